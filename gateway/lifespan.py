@@ -1,0 +1,34 @@
+"""ASGI lifespan: warm the config snapshot at start; on shutdown close the upstream pool and
+flush the recorder, so a graceful restart loses no usage record."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from providers.outbound import close_session
+
+from .recorder import recorder
+from .snapshot import get_snapshot
+
+log = logging.getLogger(__name__)
+
+
+async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            try:
+                await get_snapshot()
+            except Exception as exc:  # a missing migration should not hide behind a traceback
+                log.error("Could not load the configuration snapshot at start-up: %s", exc)
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                return
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await close_session()
+            await asyncio.to_thread(recorder.stop)
+            log.info("Recorder flushed: %d records written, %d failed", recorder.written, recorder.failed)
+            await send({"type": "lifespan.shutdown.complete"})
+            return

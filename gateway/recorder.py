@@ -1,0 +1,170 @@
+"""The usage recorder: one record per /v1 request, written in batches off the request path.
+
+The event loop only appends to a thread-safe queue; a writer thread drains it, writes
+batches with bulk_create and logs one line per request. `flush()` waits until everything
+queued so far is in the database; `stop()` flushes and ends the thread (called on
+graceful shutdown and at interpreter exit).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import close_old_connections
+
+log = logging.getLogger("omniroute.recorder")
+request_log = logging.getLogger("omniroute.requests")
+
+
+@dataclass(slots=True)
+class Record:
+    request_id: str
+    endpoint: str
+    status_code: int
+    api_key_id: int | None = None
+    provider: str = ""
+    model: str = ""
+    connection_id: int | None = None
+    stream: bool = False
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    latency_ms: float = 0.0
+    ttfb_ms: float | None = None
+    error: str = ""
+    created_at: float = field(default_factory=time.time)
+
+
+class _Marker:
+    """Put in the queue by flush(); set once every record before it is written."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+_STOP = object()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self.written = 0
+        self.failed = 0
+
+    def record(self, record: Record) -> None:
+        if self._thread is None:
+            self._start()
+        self._queue.put(record)
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        if self._thread is None:
+            return True
+        marker = _Marker()
+        self._queue.put(marker)
+        return marker.done.wait(timeout)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        thread = self._thread
+        if thread is None:
+            return
+        self._queue.put(_STOP)
+        thread.join(timeout)
+        self._thread = None
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="omniroute-recorder", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        batch_size = settings.RECORDER_BATCH_SIZE
+        interval = settings.RECORDER_FLUSH_INTERVAL
+        while True:
+            item = self._queue.get()
+            batch: list[Record] = []
+            markers: list[_Marker] = []
+            stop = False
+            deadline = time.monotonic() + interval
+            while True:
+                if item is _STOP:
+                    stop = True
+                elif isinstance(item, _Marker):
+                    markers.append(item)
+                elif isinstance(item, Record):
+                    batch.append(item)
+                if stop or markers or len(batch) >= batch_size:
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    item = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
+            if batch:
+                self._write(batch)
+            for marker in markers:
+                marker.done.set()
+            if stop:
+                self._drain_rest()
+                close_old_connections()
+                return
+
+    def _drain_rest(self) -> None:
+        rest: list[Record] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, Record):
+                rest.append(item)
+            elif isinstance(item, _Marker):
+                item.done.set()
+        if rest:
+            self._write(rest)
+
+    def _write(self, batch: list[Record]) -> None:
+        from usage.services import usage_record_batch
+
+        for attempt in range(3):
+            try:
+                usage_record_batch(records=batch)
+                self.written += len(batch)
+                break
+            except Exception:
+                log.exception("Writing %d usage records failed (attempt %d)", len(batch), attempt + 1)
+                close_old_connections()
+                time.sleep(0.2 * (attempt + 1))
+        else:
+            self.failed += len(batch)
+        if request_log.isEnabledFor(logging.INFO):
+            for r in batch:
+                request_log.info(
+                    "%s %s %s/%s status=%d tokens=%d/%d latency=%.1fms%s",
+                    r.request_id,
+                    r.endpoint,
+                    r.provider or "-",
+                    r.model or "-",
+                    r.status_code,
+                    r.prompt_tokens,
+                    r.completion_tokens,
+                    r.latency_ms,
+                    f" error={r.error[:200]!r}" if r.error else "",
+                )
+
+
+recorder = Recorder()
+atexit.register(recorder.stop)
+
+

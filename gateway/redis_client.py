@@ -1,0 +1,31 @@
+"""Redis clients for shared state, one per event loop (async) and one per process (sync)."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from functools import lru_cache
+
+import redis
+import redis.asyncio as aioredis
+from django.conf import settings
+
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
+
+
+def redis_configured() -> bool:
+    return bool(settings.REDIS_URL)
+
+
+def get_async_redis() -> aioredis.Redis:
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(loop)
+    if client is None:
+        client = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+        _async_clients[loop] = client
+    return client
+
+
+@lru_cache(maxsize=1)
+def get_sync_redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)

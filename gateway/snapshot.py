@@ -1,0 +1,232 @@
+"""The data plane's view of the configuration: an immutable in-memory snapshot.
+
+Requests never query the ORM. The snapshot is rebuilt (in a worker thread) when the
+configuration version moves: at once in the process that made the change, and within
+CONFIG_POLL_INTERVAL in every other process (the version lives in the database and, when
+Redis is configured, in a Redis key that is cheaper to poll).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import orjson
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+
+from providers.adapters.base import Credential
+from providers.catalog import Catalog, get_catalog
+from providers.crypto import SecretDecryptionError
+
+from .models import ApiKey, ConfigVersion
+from .redis_client import get_async_redis, get_sync_redis, redis_configured
+
+log = logging.getLogger(__name__)
+REDIS_VERSION_KEY = "omniroute:config:version"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEntry:
+    id: int
+    name: str
+    scope: str
+    is_active: bool
+    allowed_models: tuple[str, ...]
+    no_log: bool
+    max_requests_per_minute: int | None
+    max_requests_per_day: int | None
+
+    def allows_model(self, model: str) -> bool:
+        """Empty list = all models. Entries are exact ids, `provider/*` or glob patterns."""
+        if not self.allowed_models:
+            return True
+        return any(model == pattern or fnmatch.fnmatchcase(model, pattern) for pattern in self.allowed_models)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: int
+    catalog: Catalog
+    keys_by_hash: dict[str, KeyEntry]
+    # provider id -> active credentials in priority order
+    credentials: dict[str, tuple[Credential, ...]]
+    models_body: bytes = b""
+    # The shared version token seen when this snapshot was built (Redis key or DB version).
+    shared_token: str = ""
+    built_at: float = field(default_factory=time.time)
+
+
+def _build_models_body(catalog: Catalog, credentials: dict[str, tuple[Credential, ...]], created: int) -> bytes:
+    data = []
+    for provider_id in credentials:
+        provider = catalog.providers[provider_id]
+        for model in provider.models:
+            entry: dict[str, object] = {
+                "id": f"{provider_id}/{model.id}",
+                "object": "model",
+                "created": created,
+                "owned_by": provider_id,
+                "type": model.type,
+            }
+            if model.context_length:
+                entry["context_length"] = model.context_length
+            data.append(entry)
+    return orjson.dumps({"object": "list", "data": data})
+
+
+def _credentials(catalog: Catalog) -> dict[str, tuple[Credential, ...]]:
+    from providers.models import ProviderConnection
+
+    result: dict[str, list[Credential]] = {}
+    for conn in ProviderConnection.objects.filter(is_active=True).order_by("priority", "id"):
+        provider = catalog.providers.get(conn.provider)
+        if provider is None:
+            log.warning("Connection %s names unknown provider %r; skipped", conn.pk, conn.provider)
+            continue
+        try:
+            api_key = conn.api_key
+        except SecretDecryptionError as exc:
+            log.error("Connection %s skipped: %s", conn.pk, exc)
+            continue
+        result.setdefault(provider.id, []).append(
+            Credential.build(
+                connection_id=conn.pk,
+                provider=provider,
+                api_key=api_key,
+                base_url=conn.base_url or provider.base_url,
+                data=dict(conn.provider_specific_data or {}),
+            )
+        )
+    return {k: tuple(v) for k, v in result.items()}
+
+
+def build_snapshot() -> Snapshot:
+    # Read the version first: a change racing with this build leaves the version behind
+    # and triggers another rebuild.
+    version = ConfigVersion.objects.filter(pk=1).values_list("version", flat=True).first() or 0
+    catalog = get_catalog()
+    keys = {
+        k.key_hash: KeyEntry(
+            id=k.pk,
+            name=k.name,
+            scope=k.scope,
+            is_active=k.is_active,
+            allowed_models=tuple(k.allowed_models or ()),
+            no_log=k.no_log,
+            max_requests_per_minute=k.max_requests_per_minute,
+            max_requests_per_day=k.max_requests_per_day,
+        )
+        for k in ApiKey.objects.all()
+    }
+    credentials = _credentials(catalog)
+    return Snapshot(
+        version=version,
+        shared_token=_read_shared_token_sync(version),
+        catalog=catalog,
+        keys_by_hash=keys,
+        credentials=credentials,
+        models_body=_build_models_body(catalog, credentials, int(time.time())),
+    )
+
+
+class _State:
+    def __init__(self) -> None:
+        self.snapshot: Snapshot | None = None
+        self.dirty = True
+        self.lock = threading.Lock()
+        self.pollers: set[asyncio.AbstractEventLoop] = set()
+
+
+_state = _State()
+
+
+def _rebuild() -> Snapshot:
+    with _state.lock:
+        if _state.snapshot is None or _state.dirty:
+            _state.dirty = False
+            try:
+                _state.snapshot = build_snapshot()
+            except Exception:
+                _state.dirty = True
+                raise
+        return _state.snapshot
+
+
+async def get_snapshot() -> Snapshot:
+    snap = _state.snapshot
+    if snap is not None and not _state.dirty:
+        return snap
+    loop = asyncio.get_running_loop()
+    if loop not in _state.pollers:
+        _state.pollers.add(loop)
+        loop.create_task(_poll_version(), name="omniroute-config-poller")
+    return await asyncio.to_thread(_rebuild)
+
+
+def get_snapshot_sync() -> Snapshot:
+    """For code that runs outside the event loop (management commands, tests)."""
+    snap = _state.snapshot
+    if snap is not None and not _state.dirty:
+        return snap
+    return _rebuild()
+
+
+def _bump_version() -> None:
+    updated = ConfigVersion.objects.filter(pk=1).update(version=F("version") + 1)
+    if not updated:
+        ConfigVersion.objects.get_or_create(pk=1, defaults={"version": 1})
+    version = ConfigVersion.objects.filter(pk=1).values_list("version", flat=True).first() or 0
+    _state.dirty = True
+    if redis_configured():
+        try:
+            get_sync_redis().set(REDIS_VERSION_KEY, version)
+        except Exception as exc:  # Redis down: other processes fall back to polling the database
+            log.warning("Could not publish config version to Redis: %s", exc)
+
+
+def snapshot_invalidate() -> None:
+    """Mark the configuration changed, once the current transaction commits."""
+    transaction.on_commit(_bump_version)
+
+
+def _read_db_version() -> int:
+    return ConfigVersion.objects.filter(pk=1).values_list("version", flat=True).first() or 0
+
+
+def _read_shared_token_sync(db_version: int) -> str:
+    if redis_configured():
+        try:
+            raw = get_sync_redis().get(REDIS_VERSION_KEY)
+            return "r:" + (raw.decode() if raw else "")
+        except Exception as exc:
+            log.warning("Redis unavailable for config versions, polling the database: %s", exc)
+    return f"d:{db_version}"
+
+
+async def _read_shared_token() -> str:
+    if redis_configured():
+        try:
+            raw = await get_async_redis().get(REDIS_VERSION_KEY)
+            return "r:" + (raw.decode() if raw else "")
+        except Exception as exc:
+            log.debug("Redis version poll failed, using the database: %s", exc)
+    return f"d:{await asyncio.to_thread(_read_db_version)}"
+
+
+async def _poll_version() -> None:
+    while True:
+        await asyncio.sleep(settings.CONFIG_POLL_INTERVAL)
+        snap = _state.snapshot
+        try:
+            token = await _read_shared_token()
+        except Exception as exc:
+            log.warning("Config version poll failed: %s", exc)
+            continue
+        if snap is not None and token != snap.shared_token:
+            _state.dirty = True

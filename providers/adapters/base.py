@@ -1,0 +1,152 @@
+"""The adapter contract: one adapter per provider wire format.
+
+An adapter turns the gateway's request into the provider's HTTP request and reads the
+provider's answers (usage, errors, retry hints). It never retries or falls back: that loop
+lives once, in the gateway router.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from providers.catalog import ProviderInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What an adapter needs of a connection: decrypted key and effective base URL."""
+
+    connection_id: int | None
+    provider: ProviderInfo
+    api_key: str
+    base_url: str
+    data: dict[str, Any] = field(default_factory=dict)
+    # Auth and fixed headers, computed once when the snapshot is built.
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls, *, connection_id: int | None, provider: ProviderInfo, api_key: str, base_url: str, data: dict[str, Any]
+    ) -> Credential:
+        return cls(
+            connection_id=connection_id,
+            provider=provider,
+            api_key=api_key,
+            base_url=base_url.rstrip("/"),
+            data=data,
+            headers=auth_headers(provider, api_key),
+        )
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+class ProviderError(Exception):
+    """An upstream failure, with what the router needs to decide on fallback."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.code = code
+
+
+# Statuses after which another connection or provider may well succeed.
+RETRYABLE_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524, 529})
+# Provider-scoped 4xx: the account, not the request, is the problem.
+ACCOUNT_STATUSES = frozenset({401, 402, 403})
+_RETRY_HINT = re.compile(r"(?:retry|try again)\D{0,20}?(\d+(?:\.\d+)?)\s*(ms|milliseconds?|s|sec|seconds?|m|min|minutes?)\b", re.I)
+
+
+def auth_headers(provider: ProviderInfo, api_key: str) -> dict[str, str]:
+    headers = dict(provider.headers)
+    if not api_key or provider.auth == "none":
+        return headers
+    if provider.auth == "bearer":
+        headers["Authorization"] = f"Bearer {api_key}"
+    elif provider.auth == "x-api-key":
+        headers["x-api-key"] = api_key
+    elif provider.auth == "x-goog-api-key":
+        headers["x-goog-api-key"] = api_key
+    elif provider.auth == "token":
+        headers["Authorization"] = f"Token {api_key}"
+    return headers
+
+
+def parse_retry_after(headers: dict[str, str], body_text: str = "") -> float | None:
+    """Seconds to wait, from Retry-After (seconds or HTTP date), rate-limit reset headers or a body hint."""
+    raw = headers.get("retry-after")
+    if raw:
+        raw = raw.strip()
+        try:
+            return max(0.0, float(raw))
+        except ValueError:
+            try:
+                from datetime import UTC, datetime
+
+                return max(0.0, (parsedate_to_datetime(raw) - datetime.now(UTC)).total_seconds())
+            except (TypeError, ValueError):
+                pass
+    retry_ms = headers.get("retry-after-ms")
+    if retry_ms:
+        try:
+            return max(0.0, float(retry_ms) / 1000)
+        except ValueError:
+            pass
+    match = _RETRY_HINT.search(body_text) if body_text else None
+    if match:
+        value, unit = float(match.group(1)), match.group(2).lower()
+        if unit.startswith("ms") or unit.startswith("milli"):
+            return value / 1000
+        if unit.startswith("m"):
+            return value * 60
+        return value
+    return None
+
+
+def is_retryable(status: int) -> bool:
+    return status in RETRYABLE_STATUSES or status in ACCOUNT_STATUSES or status >= 500
+
+
+class ChatAdapter:
+    """Contract of a chat adapter. Subclasses implement the provider's wire format."""
+
+    format: str = ""
+
+    def chat_request(self, cred: Credential, model_id: str, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
+        raise NotImplementedError
+
+    def usage_from_response(self, obj: dict[str, Any]) -> Usage:
+        raise NotImplementedError
+
+    def error_from_response(self, status: int, headers: dict[str, str], body: bytes) -> ProviderError:
+        raise NotImplementedError
+
+    def models_url(self, cred: Credential) -> str:
+        return f"{cred.base_url}/models"
