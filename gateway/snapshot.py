@@ -230,3 +230,8 @@ async def _poll_version() -> None:
             continue
         if snap is not None and token != snap.shared_token:
             _state.dirty = True
+
+
+def snapshot_mark_dirty() -> None:
+    """Force a rebuild on next use (tests that reset the database behind the signals' back)."""
+    _state.dirty = True

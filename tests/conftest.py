@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from gateway.snapshot import snapshot_mark_dirty
+from tests.fakes.fixtures import fake_provider, fake_provider_server  # noqa: F401
+from tests.live_server import LiveGateway
+
+
+@pytest.fixture(scope="session")
+def live_gateway(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> Iterator[LiveGateway]:
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        server = LiveGateway().start()
+    yield server
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        server.stop()
+
+
+@pytest.fixture
+def gateway(live_gateway: LiveGateway, transactional_db: None) -> LiveGateway:
+    """The running gateway, on a database that this test may fill and that is emptied after it."""
+    snapshot_mark_dirty()
+    return live_gateway
+
+
+# CI sets OMNIROUTE_FAIL_ON_SKIP=1: a skipped test there means a configuration is not tested.
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    import os
+
+    if os.environ.get("OMNIROUTE_FAIL_ON_SKIP") == "1" and _skipped and exitstatus == 0:
+        print(f"\n{len(_skipped)} test(s) skipped, which CI does not allow: {', '.join(_skipped[:10])}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
