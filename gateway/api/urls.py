@@ -1,0 +1,13 @@
+"""Routes of the gateway app's management API (the `<id:...>` converter is registered by the site urls)."""
+
+from . import views
+from .base import route
+
+urlpatterns = [
+    *route("auth/login", views.LoginApi.as_view(), "api-auth-login"),
+    *route("auth/logout", views.LogoutApi.as_view(), "api-auth-logout"),
+    *route("auth/status", views.AuthStatusApi.as_view(), "api-auth-status"),
+    *route("keys", views.ApiKeyListApi.as_view(), "api-keys"),
+    *route("keys/<id:key_id>", views.ApiKeyDetailApi.as_view(), "api-key-detail"),
+    *route("monitoring/health", views.HealthApi.as_view(), "api-health"),
+]

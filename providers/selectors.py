@@ -1,0 +1,136 @@
+"""Reads of the providers app: the catalog as seen by operators, connections, upstream model lists."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+from asgiref.sync import async_to_sync
+from django.db.models import QuerySet
+
+from gateway.api.errors import InvalidInput, NotFound, UpstreamFailed
+
+from .adapters.base import auth_headers
+from .catalog import ProviderInfo, get_catalog
+from .models import ProviderConnection
+from .outbound import close_session, fetch
+
+UPSTREAM_TIMEOUT = 15.0
+
+
+def provider_resolve(*, name: str) -> ProviderInfo:
+    """A catalog provider by id or alias; InvalidInput naming it when unknown."""
+    info = get_catalog().resolve_provider(name.strip()) if name.strip() else None
+    if info is None:
+        raise InvalidInput(f"Unknown provider {name!r}", field="provider")
+    return info
+
+
+def provider_choices() -> list[tuple[str, str]]:
+    return sorted(((p.id, f"{p.name} ({p.id})") for p in get_catalog().providers.values()), key=lambda c: c[0])
+
+
+def connection_list(*, provider: str | None = None) -> QuerySet[ProviderConnection]:
+    queryset = ProviderConnection.objects.order_by("priority", "id")
+    return queryset.filter(provider=provider) if provider else queryset
+
+
+def connection_get(*, connection_id: int) -> ProviderConnection:
+    connection = ProviderConnection.objects.filter(pk=connection_id).first()
+    if connection is None:
+        raise NotFound(f"Connection {connection_id} not found")
+    return connection
+
+
+@dataclass(frozen=True)
+class UpstreamAnswer:
+    """The outcome of one control-plane call to a provider; `error` is set on transport failure."""
+
+    status: int | None
+    body: bytes
+    latency_ms: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+async def _get(url: str, headers: dict[str, str]) -> UpstreamAnswer:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        resp = await fetch("GET", url, headers=headers, timeout=UPSTREAM_TIMEOUT)
+        return UpstreamAnswer(status=resp.status, body=resp.body, latency_ms=round(resp.latency_ms, 1))
+    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+        reason = (
+            f"timed out after {UPSTREAM_TIMEOUT:g}s"
+            if isinstance(exc, TimeoutError)
+            else str(exc) or type(exc).__name__
+        )
+        return UpstreamAnswer(
+            None, b"", round((loop.time() - started) * 1000, 1), error=f"Cannot reach {url}: {reason}"
+        )
+    finally:
+        # This loop is ours (force_new_loop) and ends with this call: close its pooled session.
+        await close_session()
+
+
+def upstream_models_request(*, provider: ProviderInfo, api_key: str, base_url: str) -> UpstreamAnswer:
+    """GET {base_url}/models with the provider's auth headers.
+
+    Runs on a private event loop, so it neither blocks nor borrows the data plane's loop.
+    """
+    url = f"{(base_url or provider.base_url).rstrip('/')}/models"
+    return async_to_sync(_get, force_new_loop=True)(url, auth_headers(provider, api_key))
+
+
+def upstream_error_message(answer: UpstreamAnswer, *, api_key: str) -> str:
+    """What went wrong, from the provider's error body when it has one; the key is redacted."""
+    if answer.error:
+        return _redact(answer.error, api_key)
+    detail = ""
+    try:
+        data: Any = orjson.loads(answer.body)
+        error = data.get("error", data) if isinstance(data, dict) else data
+        if isinstance(error, dict):
+            error = error.get("message") or error.get("status") or ""
+        detail = str(error) if isinstance(error, str) else ""
+    except orjson.JSONDecodeError:
+        detail = answer.body[:300].decode("utf-8", "replace").strip()
+    message = f"Provider answered HTTP {answer.status}"
+    return _redact(f"{message}: {detail[:300]}" if detail else message, api_key)
+
+
+def _redact(text: str, secret: str) -> str:
+    return text.replace(secret, "[redacted]") if secret and len(secret) >= 4 else text
+
+
+def normalise_model_list(body: bytes) -> list[dict[str, str]]:
+    """OpenAI/Anthropic `{"data":[{"id"}]}`, Gemini/Ollama `{"models":[{"name"}]}` → `[{"id"}]`."""
+    data = orjson.loads(body)
+    items = (data.get("data") or data.get("models") or []) if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise ValueError("no model list in the answer")
+    seen: dict[str, None] = {}
+    for item in items:
+        raw = item.get("id") or item.get("name") or item.get("model") if isinstance(item, dict) else item
+        if isinstance(raw, str) and raw:
+            seen[raw.removeprefix("models/")] = None
+    return [{"id": model_id} for model_id in seen]
+
+
+def connection_model_list(*, connection: ProviderConnection) -> list[dict[str, str]]:
+    """The models the upstream lists for this connection; UpstreamFailed (502) when it cannot."""
+    provider = provider_resolve(name=connection.provider)
+    api_key = connection.api_key
+    answer = upstream_models_request(provider=provider, api_key=api_key, base_url=connection.base_url)
+    if not answer.ok:
+        raise UpstreamFailed(upstream_error_message(answer, api_key=api_key))
+    try:
+        return normalise_model_list(answer.body)
+    except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
+        raise UpstreamFailed(f"The provider's model list is not in a known format: {exc}") from exc
