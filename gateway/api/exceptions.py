@@ -21,6 +21,7 @@ from rest_framework.views import set_rollback
 from providers.crypto import SecretDecryptionError
 
 from .errors import DomainError, TooManyAttempts
+from .fields import to_camel
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +43,6 @@ def error_type(status: int) -> str:
     return _TYPE_BY_STATUS.get(status, "server_error" if status >= 500 else "invalid_request_error")
 
 
-def to_camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
 def error_response(
     status: int, message: str, *, type_: str | None = None, details: list[dict[str, Any]] | None = None
 ) -> Response:
@@ -56,24 +52,32 @@ def error_response(
     return Response({"error": error}, status=status)
 
 
-def _flatten(detail: Any, path: str = "") -> Iterator[dict[str, Any]]:
-    """DRF's nested error structure as a flat list of {field, message}; field None = whole body."""
+def _flatten(detail: Any, path: str = "", *, camel: bool = False) -> Iterator[dict[str, Any]]:
+    """A nested error structure as a flat list of {field, message}; field None = whole body.
+
+    DRF errors are keyed by wire (camelCase) names already; Django's by model (snake_case)
+    names, which `camel` converts.
+    """
     if isinstance(detail, dict):
         for key, value in detail.items():
-            name = "" if key in {"non_field_errors", "__all__"} else to_camel(str(key))
-            yield from _flatten(value, f"{path}.{name}" if path and name else (path or name))
+            if isinstance(key, int):  # ListField errors are keyed by item index
+                yield from _flatten(value, f"{path}[{key}]", camel=camel)
+                continue
+            name = "" if key in {"non_field_errors", "__all__"} else str(key)
+            name = to_camel(name) if camel else name
+            yield from _flatten(value, f"{path}.{name}" if path and name else (path or name), camel=camel)
     elif isinstance(detail, list):
         for index, value in enumerate(detail):
             if isinstance(value, dict | list):
-                yield from _flatten(value, f"{path}[{index}]")
+                yield from _flatten(value, f"{path}[{index}]", camel=camel)
             else:
                 yield {"field": path or None, "message": str(value)}
     else:
         yield {"field": path or None, "message": str(detail)}
 
 
-def _validation_response(detail: Any) -> Response:
-    details = list(_flatten(detail))
+def _validation_response(detail: Any, *, camel: bool = False) -> Response:
+    details = list(_flatten(detail, camel=camel))
     first = details[0] if details else {"field": None, "message": "Invalid input."}
     summary = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
     return error_response(400, f"Invalid request: {summary}", details=details)
@@ -82,7 +86,7 @@ def _validation_response(detail: Any) -> Response:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     set_rollback()
     if isinstance(exc, DjangoValidationError):
-        return _validation_response(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+        return _validation_response(exc.message_dict if hasattr(exc, "error_dict") else exc.messages, camel=True)
     if isinstance(exc, DomainError):
         details = [{"field": to_camel(exc.field), "message": exc.message}] if exc.field else None
         response = error_response(exc.status, exc.message, type_=exc.type, details=details)

@@ -39,6 +39,11 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+def to_camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
 class StrictSerializer(serializers.Serializer):
     """Rejects unknown fields. Names in `ignored_fields` (read-only output fields a client may
     echo back after a GET) are dropped silently."""
@@ -49,5 +54,9 @@ class StrictSerializer(serializers.Serializer):
         if isinstance(data, Mapping):
             unknown = sorted(set(data) - set(self.fields) - self.ignored_fields)
             if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+                raise serializers.ValidationError({name: [self._unknown_message(name)] for name in unknown})
         return super().to_internal_value(data)
+
+    def _unknown_message(self, name: str) -> str:
+        camel = to_camel(name)
+        return f"Unknown field; did you mean {camel!r}?" if camel in self.fields else "Unknown field."
