@@ -32,14 +32,13 @@ def base_url_normalize(*, value: str) -> str:
     value = value.strip()
     if not value:
         return ""
-    if any(ch.isspace() or ord(ch) < 32 for ch in value):
-        raise InvalidInput("baseUrl must not contain spaces or control characters", field="base_url")
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError:
         parts = None
-    if parts is None or parts.scheme not in {"http", "https"} or not parts.hostname or parts.fragment:
+    bad_chars = any(ch.isspace() or ord(ch) < 32 for ch in value)
+    if bad_chars or parts is None or parts.scheme not in {"http", "https"} or not parts.hostname or parts.fragment:
         raise InvalidInput(
             f"baseUrl must be an http:// or https:// URL such as https://api.openai.com/v1, got {value[:100]!r}",
             field="base_url",
