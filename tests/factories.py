@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import factory
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from factory.django import DjangoModelFactory, Password
 
 from gateway.keys import generate_api_key, hash_api_key, visible_prefix
@@ -15,11 +15,11 @@ from providers.models import ProviderConnection
 ADMIN_PASSWORD = "correct horse battery staple"
 
 
-class AdminUserFactory(DjangoModelFactory):
+class AdminUserFactory(DjangoModelFactory[User]):
     """A superuser whose password is ADMIN_PASSWORD unless given."""
 
     class Meta:
-        model = get_user_model()
+        model = User
         django_get_or_create = ("username",)
 
     username = "admin"
@@ -29,7 +29,7 @@ class AdminUserFactory(DjangoModelFactory):
     password = Password(ADMIN_PASSWORD)
 
 
-class ApiKeyFactory(DjangoModelFactory):
+class ApiKeyFactory(DjangoModelFactory[ApiKey]):
     """An API key; use `create_with_key` when the test needs the plain secret."""
 
     class Meta:
@@ -49,7 +49,7 @@ class ApiKeyFactory(DjangoModelFactory):
         return cls.create(plain=plain, **kwargs), plain
 
 
-class ProviderConnectionFactory(DjangoModelFactory):
+class ProviderConnectionFactory(DjangoModelFactory[ProviderConnection]):
     """A connection whose key (`api_key`, default below) is stored encrypted via set_api_key."""
 
     class Meta:
@@ -63,7 +63,7 @@ class ProviderConnectionFactory(DjangoModelFactory):
     @classmethod
     def _build(cls, model_class: type[ProviderConnection], *args: Any, **kwargs: Any) -> ProviderConnection:
         api_key = kwargs.pop("api_key")
-        connection = model_class(*args, **kwargs)
+        connection = model_class(**kwargs)
         connection.set_api_key(api_key)
         return connection
 

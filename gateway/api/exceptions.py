@@ -104,8 +104,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         auth_header = getattr(exc, "auth_header", None)
         if auth_header:
             response["WWW-Authenticate"] = auth_header
-        if isinstance(exc, drf.Throttled) and exc.wait is not None:
-            response["Retry-After"] = str(int(exc.wait))
+        wait = getattr(exc, "wait", None)
+        if isinstance(exc, drf.Throttled) and wait is not None:
+            response["Retry-After"] = str(int(wait))
         return response
     if isinstance(exc, SecretDecryptionError):
         log.error("%s", exc)

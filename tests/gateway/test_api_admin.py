@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 def staff(settings: Any) -> Client:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     client = Client()
-    client.force_login(AdminUserFactory())
+    client.force_login(AdminUserFactory.create())
     return client
 
 
@@ -62,7 +62,7 @@ def test_add_shows_the_key_once_and_stores_the_hash(staff: Client) -> None:
 
 
 def test_change_and_delete_go_through(staff: Client) -> None:
-    key = ApiKeyFactory(name="before")
+    key = ApiKeyFactory.create(name="before")
     response = staff.post(f"/admin/gateway/apikey/{key.pk}/change/", form(name="after", scope="inference"))
     assert response.status_code == 302
     key.refresh_from_db()
@@ -79,8 +79,8 @@ def test_bad_allowed_models_shows_form_error(staff: Client) -> None:
 
 
 def test_search_and_filters(staff: Client) -> None:
-    ApiKeyFactory(name="findme", scope="admin")
-    ApiKeyFactory(name="other")
+    ApiKeyFactory.create(name="findme", scope="admin")
+    ApiKeyFactory.create(name="other")
     assert b"findme" in staff.get("/admin/gateway/apikey/", {"q": "findme"}).content
     admins = staff.get("/admin/gateway/apikey/", {"scope__exact": "admin"}).content
     assert b"findme" in admins and b"other" not in admins

@@ -77,7 +77,7 @@ def test_admin_key_needs_no_csrf_token() -> None:
 
 
 def test_login_sets_auth_token_cookie_and_session_works() -> None:
-    AdminUserFactory()
+    AdminUserFactory.create()
     client = APIClient()
     response = client.post("/api/auth/login", {"password": ADMIN_PASSWORD}, format="json")
     assert response.status_code == 200
@@ -89,13 +89,13 @@ def test_login_sets_auth_token_cookie_and_session_works() -> None:
 
 
 def test_login_with_explicit_username() -> None:
-    AdminUserFactory(username="ops", password="s3cret-pass")
+    AdminUserFactory.create(username="ops", password="s3cret-pass")
     response = APIClient().post("/api/auth/login", {"username": "ops", "password": "s3cret-pass"}, format="json")
     assert response.status_code == 200
 
 
 def test_wrong_password_is_401() -> None:
-    AdminUserFactory()
+    AdminUserFactory.create()
     client = APIClient()
     response = client.post("/api/auth/login", {"password": "nope"}, format="json")
     assert response.status_code == 401
@@ -105,7 +105,7 @@ def test_wrong_password_is_401() -> None:
 
 
 def test_non_staff_user_cannot_log_in() -> None:
-    AdminUserFactory(username="visitor", is_staff=False, is_superuser=False, password="pw-visitor")
+    AdminUserFactory.create(username="visitor", is_staff=False, is_superuser=False, password="pw-visitor")
     response = APIClient().post("/api/auth/login", {"username": "visitor", "password": "pw-visitor"}, format="json")
     assert response.status_code == 401
 
@@ -117,7 +117,7 @@ def test_login_without_password_is_400_naming_the_field() -> None:
 
 
 def test_login_is_throttled_after_ten_failures() -> None:
-    AdminUserFactory()
+    AdminUserFactory.create()
     client = APIClient()
     for _ in range(10):
         assert client.post("/api/auth/login", {"password": "wrong"}, format="json").status_code == 401
@@ -130,7 +130,7 @@ def test_login_is_throttled_after_ten_failures() -> None:
 
 
 def test_successful_login_resets_failure_count() -> None:
-    AdminUserFactory()
+    AdminUserFactory.create()
     client = APIClient()
     for _ in range(9):
         client.post("/api/auth/login", {"password": "wrong"}, format="json")
@@ -140,7 +140,7 @@ def test_successful_login_resets_failure_count() -> None:
 
 
 def test_logout_ends_session() -> None:
-    AdminUserFactory()
+    AdminUserFactory.create()
     client = APIClient()
     client.post("/api/auth/login", {"password": ADMIN_PASSWORD}, format="json")
     assert client.post("/api/auth/logout").status_code == 200
@@ -157,7 +157,7 @@ def test_status_for_anonymous_and_keys() -> None:
 
 
 def test_csrf_is_enforced_for_session_writes() -> None:
-    AdminUserFactory()
+    AdminUserFactory.create()
     client = APIClient(enforce_csrf_checks=True)
     assert client.post("/api/auth/login", {"password": ADMIN_PASSWORD}, format="json").status_code == 200
     refused = client.post("/api/keys", {"name": "x"}, format="json")
@@ -171,7 +171,7 @@ def test_csrf_is_enforced_for_session_writes() -> None:
 
 
 def test_logged_in_non_staff_session_is_403() -> None:
-    user = AdminUserFactory(username="plain", is_staff=False, is_superuser=False)
+    user = AdminUserFactory.create(username="plain", is_staff=False, is_superuser=False)
     client = APIClient()
     client.force_login(user)
     assert client.get("/api/keys").status_code == 403

@@ -77,7 +77,7 @@ def test_created_key_authenticates_with_its_scope(admin: tuple[APIClient, str]) 
 
 def test_list_shape(admin: tuple[APIClient, str]) -> None:
     client, plain = admin
-    ApiKeyFactory(name="second")
+    ApiKeyFactory.create(name="second")
     response = client.get("/api/keys")
     keys = response.json()["keys"]
     assert {k["name"] for k in keys} == {"operator", "second"}
@@ -87,7 +87,7 @@ def test_list_shape(admin: tuple[APIClient, str]) -> None:
 
 def test_get_patch_delete(admin: tuple[APIClient, str]) -> None:
     client, _ = admin
-    key = ApiKeyFactory(name="old")
+    key = ApiKeyFactory.create(name="old")
     assert client.get(f"/api/keys/{key.pk}").json()["name"] == "old"
 
     patched = client.patch(
@@ -111,7 +111,7 @@ def test_get_patch_delete(admin: tuple[APIClient, str]) -> None:
 
 def test_patch_ignores_echoed_output_fields(admin: tuple[APIClient, str]) -> None:
     client, _ = admin
-    key = ApiKeyFactory(name="round-trip")
+    key = ApiKeyFactory.create(name="round-trip")
     current = client.get(f"/api/keys/{key.pk}").json()
     current["name"] = "edited"
     assert client.patch(f"/api/keys/{key.pk}", current, format="json").json()["name"] == "edited"
@@ -164,7 +164,7 @@ def test_whitespace_only_name_is_rejected(admin: tuple[APIClient, str]) -> None:
 
 def test_patch_bad_type_is_400_and_changes_nothing(admin: tuple[APIClient, str]) -> None:
     client, _ = admin
-    key = ApiKeyFactory(name="stable")
+    key = ApiKeyFactory.create(name="stable")
     response = client.patch(f"/api/keys/{key.pk}", {"name": "changed", "isActive": "false"}, format="json")
     assert response.status_code == 400
     key.refresh_from_db()

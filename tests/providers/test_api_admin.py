@@ -19,7 +19,7 @@ SECRET = "sk-admin-entered-secret-4321"
 def staff(settings: Any) -> Client:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     client = Client()
-    client.force_login(AdminUserFactory())
+    client.force_login(AdminUserFactory.create())
     return client
 
 
@@ -56,7 +56,7 @@ def test_add_encrypts_and_never_renders_the_key(staff: Client) -> None:
 
 
 def test_change_without_key_keeps_it_and_with_key_rotates(staff: Client) -> None:
-    connection = ProviderConnectionFactory(api_key="sk-kept-key-000000")
+    connection = ProviderConnectionFactory.create(api_key="sk-kept-key-000000")
     url = f"/admin/providers/providerconnection/{connection.pk}/change/"
     assert staff.post(url, form(api_key="", name="renamed")).status_code == 302
     connection.refresh_from_db()
@@ -82,8 +82,8 @@ def test_invalid_forms_show_errors(staff: Client, overrides: dict[str, str], err
 
 
 def test_filters_and_test_action(staff: Client) -> None:
-    ProviderConnectionFactory(name="groq-one", provider="groq")
-    target = ProviderConnectionFactory(name="openai-one", base_url="http://127.0.0.1:9/v1")
+    ProviderConnectionFactory.create(name="groq-one", provider="groq")
+    target = ProviderConnectionFactory.create(name="openai-one", base_url="http://127.0.0.1:9/v1")
     filtered = staff.get("/admin/providers/providerconnection/", {"provider": "groq"}).content
     assert b"groq-one" in filtered and b"openai-one" not in filtered
     response = staff.post(

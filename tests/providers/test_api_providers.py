@@ -65,8 +65,8 @@ class _StubHandler(BaseHTTPRequestHandler):
         elif self.path == "/garbage/v1/models":
             self._send(200, b"<html>not json</html>")
         elif self.path == "/gemini/v1beta/models":
-            models = {"models": [{"name": "models/gemini-2.0-flash"}, {"name": "models/text-embedding-004"}]}
-            self._send(200, json.dumps(models).encode())
+            gemini = {"models": [{"name": "models/gemini-2.0-flash"}, {"name": "models/text-embedding-004"}]}
+            self._send(200, json.dumps(gemini).encode())
         elif self.path != "/v1/models":
             self._send(404, b'{"error": {"message": "no such route"}}')
         elif auth != f"Bearer {GOOD_KEY}":
@@ -74,7 +74,10 @@ class _StubHandler(BaseHTTPRequestHandler):
             message = f"Incorrect API key provided: {auth.removeprefix('Bearer ')}"
             self._send(401, json.dumps({"error": {"message": message, "type": "invalid_request_error"}}).encode())
         else:
-            models = {"object": "list", "data": [{"id": "stub-large"}, {"id": "stub-small"}, {"id": "stub-large"}]}
+            models = {
+                "object": "list",
+                "data": [{"id": "stub-large"}, {"id": "stub-small"}, {"id": "stub-large"}],
+            }
             self._send(200, json.dumps(models).encode())
 
     def _send(self, status: int, body: bytes) -> None:
@@ -173,9 +176,9 @@ def test_alias_resolves_to_provider_id(client: APIClient) -> None:
 
 
 def test_list_is_ordered_by_priority(client: APIClient) -> None:
-    ProviderConnectionFactory(name="third", priority=9)
-    ProviderConnectionFactory(name="first", priority=1)
-    ProviderConnectionFactory(name="second", priority=5)
+    ProviderConnectionFactory.create(name="third", priority=9)
+    ProviderConnectionFactory.create(name="first", priority=1)
+    ProviderConnectionFactory.create(name="second", priority=5)
     response = client.get("/api/providers")
     assert [c["name"] for c in response.json()["connections"]] == ["first", "second", "third"]
     assert ProviderConnectionFactory._meta.declarations["api_key"] not in response.content.decode()

@@ -32,7 +32,7 @@ def test_connection_create_requires_a_key() -> None:
 
 
 def test_connection_update_keeps_or_rotates_key() -> None:
-    connection = ProviderConnectionFactory(api_key="sk-original-000000")
+    connection = ProviderConnectionFactory.create(api_key="sk-original-000000")
     connection_update(connection=connection, data={"api_key": "", "priority": 4})
     connection.refresh_from_db()
     assert (connection.api_key, connection.priority) == ("sk-original-000000", 4)
@@ -42,7 +42,7 @@ def test_connection_update_keeps_or_rotates_key() -> None:
 
 
 def test_connection_update_refuses_unknown_fields_and_bad_values() -> None:
-    connection = ProviderConnectionFactory()
+    connection = ProviderConnectionFactory.create()
     with pytest.raises(InvalidInput):
         connection_update(connection=connection, data={"api_key_encrypted": "x"})
     with pytest.raises(ValidationError):
@@ -103,7 +103,7 @@ def test_upstream_error_message_redacts_the_key() -> None:
 
 
 def test_connection_test_with_undecryptable_key_reports_instead_of_crashing() -> None:
-    connection = ProviderConnectionFactory(base_url="http://127.0.0.1:9/v1")
+    connection = ProviderConnectionFactory.create(base_url="http://127.0.0.1:9/v1")
     ProviderConnection.objects.filter(pk=connection.pk).update(api_key_encrypted="gAAAAA-not-a-valid-token")
     connection.refresh_from_db()
     result = connection_test(connection=connection)

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 def staff(settings: Any) -> Client:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     client = Client()
-    client.force_login(AdminUserFactory())
+    client.force_login(AdminUserFactory.create())
     return client
 
 
