@@ -53,6 +53,7 @@ class UpstreamAnswer:
     body: bytes
     latency_ms: float
     error: str | None = None
+    url: str = ""
 
     @property
     def ok(self) -> bool:
@@ -64,16 +65,15 @@ async def _get(url: str, headers: dict[str, str]) -> UpstreamAnswer:
     started = loop.time()
     try:
         resp = await fetch("GET", url, headers=headers, timeout=UPSTREAM_TIMEOUT)
-        return UpstreamAnswer(status=resp.status, body=resp.body, latency_ms=round(resp.latency_ms, 1))
+        return UpstreamAnswer(status=resp.status, body=resp.body, latency_ms=round(resp.latency_ms, 1), url=url)
     except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
         reason = (
             f"timed out after {UPSTREAM_TIMEOUT:g}s"
             if isinstance(exc, TimeoutError)
             else str(exc) or type(exc).__name__
         )
-        return UpstreamAnswer(
-            None, b"", round((loop.time() - started) * 1000, 1), error=f"Cannot reach {url}: {reason}"
-        )
+        latency = round((loop.time() - started) * 1000, 1)
+        return UpstreamAnswer(None, b"", latency, error=f"Cannot reach {url}: {reason}", url=url)
     finally:
         # This loop is ours (force_new_loop) and ends with this call: close its pooled session.
         await close_session()
@@ -100,8 +100,11 @@ def upstream_error_message(answer: UpstreamAnswer, *, api_key: str) -> str:
             error = error.get("message") or error.get("status") or ""
         detail = str(error) if isinstance(error, str) else ""
     except orjson.JSONDecodeError:
-        detail = answer.body[:300].decode("utf-8", "replace").strip()
+        text = answer.body[:300].decode("utf-8", "replace").strip()
+        detail = "" if text.startswith("<") else " ".join(text.split())  # an HTML error page says nothing useful
     message = f"Provider answered HTTP {answer.status}"
+    if answer.status == 404:
+        message += f" for GET {answer.url}; check the baseUrl"
     return _redact(f"{message}: {detail[:300]}" if detail else message, api_key)
 
 

@@ -112,7 +112,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         log.error("%s", exc)
         return error_response(500, str(exc))
     view = context.get("view")
-    log.exception("Unhandled error in %s", type(view).__name__ if view else "API view")
+    log.error("Unhandled error in %s", type(view).__name__ if view else "API view", exc_info=exc)
     return error_response(500, "Internal server error")
 
 

@@ -111,3 +111,9 @@ def test_connection_test_with_undecryptable_key_reports_instead_of_crashing() ->
     assert result.error is not None and "STORAGE_ENCRYPTION_KEY" in result.error
     connection.refresh_from_db()
     assert connection.test_status == "error"
+
+
+def test_upstream_error_message_for_html_404_points_at_base_url() -> None:
+    answer = UpstreamAnswer(404, b"<!DOCTYPE html><h1>Not found</h1>", 2.0, url="http://h:1/wrong/models")
+    message = upstream_error_message(answer, api_key="k")
+    assert message == "Provider answered HTTP 404 for GET http://h:1/wrong/models; check the baseUrl"
