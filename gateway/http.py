@@ -25,7 +25,19 @@ SSE_HEADERS: Headers = [
 class Request:
     """What the pipeline needs of an ASGI HTTP scope, read once."""
 
-    __slots__ = ("disconnected", "finished", "headers", "response_started", "method", "path", "query_string", "receive", "request_id", "scope", "started")
+    __slots__ = (
+        "disconnected",
+        "finished",
+        "headers",
+        "method",
+        "path",
+        "query_string",
+        "receive",
+        "request_id",
+        "response_started",
+        "scope",
+        "started",
+    )
 
     def __init__(self, scope: Scope, receive: Any) -> None:
         self.scope = scope

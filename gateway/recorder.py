@@ -166,5 +166,3 @@ class Recorder:
 
 recorder = Recorder()
 atexit.register(recorder.stop)
-
-

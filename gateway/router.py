@@ -116,7 +116,9 @@ async def _relay_json(
     try:
         obj = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise ProviderError(502, "Upstream returned invalid JSON", retryable=True, code="bad_upstream_response") from None
+        raise ProviderError(
+            502, "Upstream returned invalid JSON", retryable=True, code="bad_upstream_response"
+        ) from None
     if not isinstance(obj, dict) or ("error" in obj and "choices" not in obj):
         message = obj.get("error") if isinstance(obj, dict) else None
         if isinstance(message, dict):
@@ -207,7 +209,9 @@ async def _relay_stream(
     reader = _SSEUsageReader(drop_usage_chunk=not client_wants_usage)
     record.ttfb_ms = request.elapsed_ms()
     request.response_started = True
-    await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + _gateway_headers(request, target)})
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + _gateway_headers(request, target)}
+    )
     record.status_code = 200
     out = reader.feed(first)
     if out:

@@ -140,7 +140,8 @@ class _State:
         self.snapshot: Snapshot | None = None
         self.dirty = True
         self.lock = threading.Lock()
-        self.pollers: set[asyncio.AbstractEventLoop] = set()
+        # One poller task per event loop; kept here so the tasks are not garbage-collected.
+        self.pollers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
 
 
 _state = _State()
@@ -164,8 +165,7 @@ async def get_snapshot() -> Snapshot:
         return snap
     loop = asyncio.get_running_loop()
     if loop not in _state.pollers:
-        _state.pollers.add(loop)
-        loop.create_task(_poll_version(), name="omniroute-config-poller")
+        _state.pollers[loop] = loop.create_task(_poll_version(), name="omniroute-config-poller")
     return await asyncio.to_thread(_rebuild)
 
 
@@ -199,11 +199,16 @@ def _read_db_version() -> int:
     return ConfigVersion.objects.filter(pk=1).values_list("version", flat=True).first() or 0
 
 
+def _text(raw: object) -> str:
+    if raw is None:
+        return ""
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
 def _read_shared_token_sync(db_version: int) -> str:
     if redis_configured():
         try:
-            raw = get_sync_redis().get(REDIS_VERSION_KEY)
-            return "r:" + (raw.decode() if raw else "")
+            return "r:" + _text(get_sync_redis().get(REDIS_VERSION_KEY))
         except Exception as exc:
             log.warning("Redis unavailable for config versions, polling the database: %s", exc)
     return f"d:{db_version}"
@@ -212,8 +217,7 @@ def _read_shared_token_sync(db_version: int) -> str:
 async def _read_shared_token() -> str:
     if redis_configured():
         try:
-            raw = await get_async_redis().get(REDIS_VERSION_KEY)
-            return "r:" + (raw.decode() if raw else "")
+            return "r:" + _text(await get_async_redis().get(REDIS_VERSION_KEY))
         except Exception as exc:
             log.debug("Redis version poll failed, using the database: %s", exc)
     return f"d:{await asyncio.to_thread(_read_db_version)}"

@@ -21,9 +21,9 @@ application = ProtocolTypeRouter(
     {
         "http": URLRouter(
             [
-                re_path(r"^v1(?:beta)?(?:/|$)", gateway_app),
-                re_path(r"^api/tags/?$", gateway_app),
-                re_path(r"", django_asgi_app),
+                re_path(r"^v1(?:beta)?(?:/|$)", gateway_app),  # type: ignore[arg-type]
+                re_path(r"^api/tags/?$", gateway_app),  # type: ignore[arg-type]
+                re_path(r"", django_asgi_app),  # type: ignore[arg-type]
             ]
         ),
         "lifespan": lifespan,

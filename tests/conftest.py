@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from gateway.recorder import recorder
 from gateway.snapshot import snapshot_mark_dirty
 from tests.fakes.fixtures import fake_provider, fake_provider_server  # noqa: F401
 from tests.live_server import LiveGateway
@@ -19,10 +20,14 @@ def live_gateway(django_db_setup: None, django_db_blocker: pytest.FixtureRequest
 
 
 @pytest.fixture
-def gateway(live_gateway: LiveGateway, transactional_db: None) -> LiveGateway:
+def gateway(live_gateway: LiveGateway, transactional_db: None) -> Iterator[LiveGateway]:
     """The running gateway, on a database that this test may fill and that is emptied after it."""
     snapshot_mark_dirty()
-    return live_gateway
+    yield live_gateway
+    # Let requests this test left behind (cancelled, disconnected) finish and be recorded
+    # before the database is emptied, so that no record leaks into the next test.
+    live_gateway.wait_idle()
+    recorder.flush(10)
 
 
 # CI sets OMNIROUTE_FAIL_ON_SKIP=1: a skipped test there means a configuration is not tested.

@@ -81,7 +81,9 @@ class ProviderError(Exception):
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524, 529})
 # Provider-scoped 4xx: the account, not the request, is the problem.
 ACCOUNT_STATUSES = frozenset({401, 402, 403})
-_RETRY_HINT = re.compile(r"(?:retry|try again)\D{0,20}?(\d+(?:\.\d+)?)\s*(ms|milliseconds?|s|sec|seconds?|m|min|minutes?)\b", re.I)
+_RETRY_HINT = re.compile(
+    r"(?:retry|try again)\D{0,20}?(\d+(?:\.\d+)?)\s*(ms|milliseconds?|s|sec|seconds?|m|min|minutes?)\b", re.I
+)
 
 
 def auth_headers(provider: ProviderInfo, api_key: str) -> dict[str, str]:

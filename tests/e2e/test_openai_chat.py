@@ -27,7 +27,9 @@ def make_key(**fields: object) -> str:
 
 
 def make_connection(base_url: str, *, api_key: str = "sk-upstream-1", priority: int = 1, **fields: object) -> int:
-    conn = ProviderConnection(provider="openai", name=f"acct {priority}", priority=priority, base_url=base_url, **fields)
+    conn = ProviderConnection(
+        provider="openai", name=f"acct {priority}", priority=priority, base_url=base_url, **fields
+    )
     conn.set_api_key(api_key)
     conn.save()
     return conn.pk
@@ -81,7 +83,7 @@ def test_stream_chat_without_usage_option(gateway: LiveGateway, fake_provider: F
     assert text == "one two three four"
     # The gateway asked upstream for usage but the client did not: no usage-only chunk reaches it.
     assert all(c.choices for c in chunks)
-    assert fake_provider.requests[-1].json["stream_options"] == {"include_usage": True}  # type: ignore[index]
+    assert fake_provider.requests[-1].json["stream_options"] == {"include_usage": True}
     [rec] = records()
     assert rec.stream and rec.status_code == 200
     assert (rec.prompt_tokens, rec.completion_tokens) == (5, 4)
@@ -114,7 +116,9 @@ def test_async_client_concurrent_requests(gateway: LiveGateway, fake_provider: F
         async with openai.AsyncOpenAI(base_url=gateway.base_url, api_key=key, max_retries=0) as aclient:
             results = await asyncio.gather(
                 *(
-                    aclient.chat.completions.create(model="openai/gpt-4o", messages=[{"role": "user", "content": str(i)}])
+                    aclient.chat.completions.create(
+                        model="openai/gpt-4o", messages=[{"role": "user", "content": str(i)}]
+                    )
                     for i in range(20)
                 )
             )
@@ -230,7 +234,9 @@ def test_client_disconnect_mid_stream_cancels_upstream(gateway: LiveGateway, fak
     assert fake_provider.cancelled
 
 
-def test_upstream_disconnect_mid_stream_ends_with_error_event(gateway: LiveGateway, fake_provider: FakeProvider) -> None:
+def test_upstream_disconnect_mid_stream_ends_with_error_event(
+    gateway: LiveGateway, fake_provider: FakeProvider
+) -> None:
     make_connection(fake_provider.openai_base_url)
     key = make_key()
     fake_provider.behave(Behaviour(reply="a b c d e f", disconnect_after_chunks=2))
@@ -245,7 +251,7 @@ def test_upstream_disconnect_mid_stream_ends_with_error_event(gateway: LiveGatew
         body = resp.read().decode()
     assert resp.status_code == 200
     events = [e for e in body.split("\n\n") if e]
-    assert events[-1].startswith("data: {\"error\"")
+    assert events[-1].startswith('data: {"error"')
     [rec] = records()
     assert rec.status_code == 502
 

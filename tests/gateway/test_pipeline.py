@@ -30,8 +30,10 @@ def key_entry(**kw: object) -> KeyEntry:
 
 def snapshot(keys: dict[str, KeyEntry] | None = None, providers: tuple[str, ...] = ("openai",)) -> Snapshot:
     catalog = get_catalog()
-    creds = {
-        p: (Credential.build(connection_id=1, provider=catalog.providers[p], api_key="k", base_url="http://x", data={}),)
+    creds: dict[str, tuple[Credential, ...]] = {
+        p: (
+            Credential.build(connection_id=1, provider=catalog.providers[p], api_key="k", base_url="http://x", data={}),
+        )
         for p in providers
     }
     return Snapshot(version=1, catalog=catalog, keys_by_hash=keys or {}, credentials=creds)
