@@ -1,91 +1,202 @@
-"""The data plane: plain ASGI handlers for /v1, mounted in the Channels router.
+"""The data plane: plain ASGI handlers for /v1, /v1beta and /api/tags, mounted in the
+Channels router.
 
 No Django request cycle, no ORM, no thread hop on the request path: handlers read the
 config snapshot, call upstream through the shared aiohttp session and hand a usage record
-to the recorder.
+to the recorder. Each route names its client format, which also shapes its errors.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qs, unquote
 
 from django.conf import settings
 
 from . import pipeline
-from .errors import GatewayError, openai_error_body
+from .errors import GatewayError, bad_request
+from .formats import get_client_format
 from .http import JSON_HEADERS, Request, read_body, send_response, watch_disconnect
 from .recorder import Record, recorder
-from .router import relay_chat
+from .router import ChatCall, relay_chat
 from .snapshot import get_snapshot
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Request, Any, Record], Awaitable[None]]
 
 
-async def chat_completions(request: Request, send: Any, record: Record) -> None:
-    body = await read_body(request, settings.MAX_BODY_BYTES)
-    payload = pipeline.parse_json_object(body)
-    model = pipeline.require_model(payload)
-    stream = pipeline.optional_bool(payload, "stream")
-    pipeline.validate_chat(payload)
+async def serve_chat(
+    request: Request,
+    send: Any,
+    record: Record,
+    *,
+    client: str,
+    payload: dict[str, Any],
+    model: str,
+    stream: bool,
+    key: str | None = None,
+) -> None:
+    """Everything after parsing, for every chat-like endpoint."""
+    fmt = get_client_format(client)
+    canonical = fmt.to_canonical(payload)
     record.stream = stream
     record.model = model
     snap = await get_snapshot()
-    key = pipeline.authenticate(request, snap)
-    record.api_key_id = key.id if key else None
+    entry = pipeline.authenticate(request, snap, key)
+    record.api_key_id = entry.id if entry else None
     target = pipeline.resolve_model(model, snap)
     record.provider, record.model = target.provider.id, target.model_id
-    pipeline.authorize(key, target)
+    pipeline.authorize(entry, target)
     creds = pipeline.credentials_for(target, snap)
-    watcher = asyncio.get_running_loop().create_task(watch_disconnect(request, asyncio.current_task()))  # type: ignore[arg-type]
+    call = ChatCall(client=fmt, payload=payload, canonical=canonical, target=target, stream=stream)
+    task = asyncio.current_task()
+    assert task is not None
+    watcher = asyncio.get_running_loop().create_task(watch_disconnect(request, task))
     try:
-        await relay_chat(request, send, payload, target, creds, record, stream=stream)
+        await relay_chat(request, send, call, creds, record)
     finally:
         watcher.cancel()
 
 
+async def _json_body(request: Request) -> dict[str, Any]:
+    return pipeline.parse_json_object(await read_body(request, settings.MAX_BODY_BYTES))
+
+
+async def chat_completions(request: Request, send: Any, record: Record) -> None:
+    payload = await _json_body(request)
+    model = pipeline.require_model(payload)
+    stream = pipeline.optional_bool(payload, "stream")
+    await serve_chat(request, send, record, client="openai", payload=payload, model=model, stream=stream)
+
+
+async def anthropic_messages(request: Request, send: Any, record: Record) -> None:
+    payload = await _json_body(request)
+    model = pipeline.require_model(payload)
+    stream = pipeline.optional_bool(payload, "stream")
+    await serve_chat(request, send, record, client="anthropic", payload=payload, model=model, stream=stream)
+
+
+async def responses(request: Request, send: Any, record: Record) -> None:
+    payload = await _json_body(request)
+    model = pipeline.require_model(payload)
+    stream = pipeline.optional_bool(payload, "stream")
+    await serve_chat(request, send, record, client="responses", payload=payload, model=model, stream=stream)
+
+
+async def ollama_chat(request: Request, send: Any, record: Record) -> None:
+    payload = await _json_body(request)
+    model = pipeline.require_model(payload)
+    # Ollama streams unless told otherwise.
+    stream = payload.get("stream", True)
+    if not isinstance(stream, bool):
+        raise bad_request("Field 'stream' must be a boolean", param="stream")
+    await serve_chat(request, send, record, client="ollama", payload=payload, model=model, stream=stream)
+
+
+_GEMINI_ACTION = re.compile(r"^/(?:v1beta|v1)/models/(?P<model>.+):(?P<action>generateContent|streamGenerateContent)$")
+
+
+def gemini_key(request: Request) -> str | None:
+    """Gemini SDKs send x-goog-api-key or ?key=; Bearer works too."""
+    header = request.headers.get(b"x-goog-api-key")
+    if header:
+        return header.decode("latin-1").strip() or None
+    if request.query_string:
+        values = parse_qs(request.query_string.decode("latin-1")).get("key")
+        if values and values[0]:
+            return values[0]
+    return pipeline.presented_key(request)
+
+
+async def gemini_generate(request: Request, send: Any, record: Record) -> None:
+    match = _GEMINI_ACTION.match(request.path)
+    assert match is not None
+    model = unquote(match["model"]).removeprefix("models/")
+    payload = await _json_body(request)
+    stream = match["action"] == "streamGenerateContent"
+    await serve_chat(
+        request, send, record, client="gemini", payload=payload, model=model, stream=stream, key=gemini_key(request)
+    )
+
+
 async def list_models(request: Request, send: Any, record: Record) -> None:
     snap = await get_snapshot()
-    key = pipeline.authenticate(request, snap)
-    record.api_key_id = key.id if key else None
-    record.status_code = 200
+    pipeline.authenticate(request, snap)
     await send_response(send, 200, snap.models_body, JSON_HEADERS + [(b"x-request-id", request.request_id)])
 
 
-ROUTES: dict[str, dict[str, Handler]] = {
-    "/v1/chat/completions": {"POST": chat_completions},
-    "/v1/models": {"GET": list_models},
+async def gemini_models(request: Request, send: Any, record: Record) -> None:
+    snap = await get_snapshot()
+    pipeline.authenticate(request, snap, gemini_key(request))
+    body = get_client_format("gemini").models_body(snap)  # type: ignore[attr-defined]
+    await send_response(send, 200, body, JSON_HEADERS + [(b"x-request-id", request.request_id)])
+
+
+async def ollama_tags(request: Request, send: Any, record: Record) -> None:
+    snap = await get_snapshot()
+    pipeline.authenticate(request, snap)
+    body = get_client_format("ollama").tags_body(snap)  # type: ignore[attr-defined]
+    await send_response(send, 200, body, JSON_HEADERS + [(b"x-request-id", request.request_id)])
+
+
+async def anthropic_count_tokens(request: Request, send: Any, record: Record) -> None:
+    from .formats.anthropic import count_tokens
+
+    payload = await _json_body(request)
+    await count_tokens(request, send, payload)
+
+
+# path -> (client format for errors, {method: handler}, recorded as usage)
+ROUTES: dict[str, tuple[str, dict[str, Handler], bool]] = {
+    "/v1/chat/completions": ("openai", {"POST": chat_completions}, True),
+    "/v1/models": ("openai", {"GET": list_models}, False),
+    "/v1/messages": ("anthropic", {"POST": anthropic_messages}, True),
+    "/v1/messages/count_tokens": ("anthropic", {"POST": anthropic_count_tokens}, False),
+    "/v1/responses": ("responses", {"POST": responses}, True),
+    "/v1/api/chat": ("ollama", {"POST": ollama_chat}, True),
+    "/api/tags": ("ollama", {"GET": ollama_tags}, False),
+    "/v1beta/models": ("gemini", {"GET": gemini_models}, False),
 }
-# Records are kept for inference calls; listing models is not usage.
-UNRECORDED = {"/v1/models"}
+_GEMINI_ROUTE = ("gemini", {"POST": gemini_generate}, True)
+_NOT_FOUND: tuple[str, dict[str, Handler], bool] = ("openai", {}, False)
 
 
-async def send_error(request: Request, send: Any, err: GatewayError) -> None:
+def _route(path: str) -> tuple[str, dict[str, Handler], bool]:
+    route = ROUTES.get(path)
+    if route is not None:
+        return route
+    if _GEMINI_ACTION.match(path):
+        return _GEMINI_ROUTE
+    return _NOT_FOUND
+
+
+async def send_error(request: Request, send: Any, err: GatewayError, client: str) -> None:
     headers = JSON_HEADERS + [(b"x-request-id", request.request_id), *err.headers()]
-    await send_response(send, err.status, openai_error_body(err), headers)
+    await send_response(send, err.status, get_client_format(client).error_body(err), headers)
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """ASGI entry for /v1 paths."""
+    """ASGI entry for the client API."""
     request = Request(scope, receive)
     path = request.path.rstrip("/") or "/"
-    methods = ROUTES.get(path)
+    client, methods, recorded = _route(path)
     record = Record(request_id=request.request_id.decode(), endpoint=path, status_code=0)
     try:
-        if methods is None:
-            raise GatewayError(404, f"Unknown endpoint {request.method} {request.path}", code="not_found")
         handler = methods.get(request.method)
         if handler is None:
+            if not methods:
+                raise GatewayError(404, f"Unknown endpoint {request.method} {request.path}", code="not_found")
             raise GatewayError(405, f"Method {request.method} not allowed on {path}", code="method_not_allowed")
         await handler(request, send, record)
     except GatewayError as err:
         record.status_code = err.status
         record.error = err.message
         if not request.response_started:
-            await send_error(request, send, err)
+            await send_error(request, send, err, client)
     except asyncio.CancelledError:
         if not request.disconnected:
             raise
@@ -100,8 +211,8 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         record.status_code = 500
         record.error = f"internal error: {exc.__class__.__name__}"
         if not request.response_started:
-            await send_error(request, send, GatewayError(500, "Internal gateway error", code="internal_error"))
+            await send_error(request, send, GatewayError(500, "Internal gateway error", code="internal_error"), client)
     finally:
-        if methods is not None and path not in UNRECORDED:
+        if recorded:
             record.latency_ms = request.elapsed_ms()
             recorder.record(record)

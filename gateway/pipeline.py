@@ -60,31 +60,6 @@ def optional_bool(payload: dict[str, Any], name: str) -> bool:
     return value
 
 
-def validate_chat(payload: dict[str, Any]) -> None:
-    messages = payload.get("messages")
-    if messages is None:
-        raise bad_request("Missing required field 'messages'", param="messages")
-    if not isinstance(messages, list) or not messages:
-        raise bad_request("Field 'messages' must be a non-empty array", param="messages")
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise bad_request(f"messages[{index}] must be an object", param=f"messages[{index}]")
-        role = message.get("role")
-        if not isinstance(role, str) or not role:
-            raise bad_request(f"messages[{index}].role must be a non-empty string", param=f"messages[{index}].role")
-    for name in ("max_tokens", "max_completion_tokens", "n"):
-        value = payload.get(name)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise bad_request(f"Field '{name}' must be a positive integer", param=name)
-    for name in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
-        value = payload.get(name)
-        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
-            raise bad_request(f"Field '{name}' must be a number", param=name)
-    tools = payload.get("tools")
-    if tools is not None and not isinstance(tools, list):
-        raise bad_request("Field 'tools' must be an array", param="tools")
-
-
 def presented_key(request: Request) -> str | None:
     auth = request.headers.get(b"authorization")
     if auth:

@@ -4,6 +4,10 @@ This is the one place that decides what moves to the next connection: transport 
 timeouts before the first byte, and provider errors the adapter marks retryable. A stream
 is only committed to the client once its first chunk has arrived, so a fallback before
 the first byte is invisible to the client.
+
+When the client and the provider speak the same wire format the bytes pass through
+(reading only usage); otherwise the provider's answer is decoded to canonical chunks and
+encoded in the client's format.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -18,16 +23,55 @@ import orjson
 from django.conf import settings
 
 from providers.adapters import get_adapter
-from providers.adapters.base import ChatAdapter, Credential, ProviderError, Usage
+from providers.adapters.base import ChatAdapter, Credential, ProviderError, StreamDecoder, StreamRelay, Usage
 from providers.adapters.openai import usage_from_openai
 from providers.outbound import get_session
 
-from .errors import GatewayError, openai_error_body
-from .http import JSON_HEADERS, SSE_HEADERS, Headers, Request
+from .errors import GatewayError
+from .formats.base import ClientFormat, StreamEncoder
+from .http import JSON_HEADERS, Headers, Request
 from .pipeline import Target
 from .recorder import Record
 
 log = logging.getLogger(__name__)
+_STREAM_HEADERS: Headers = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+
+
+@dataclass(slots=True)
+class ChatCall:
+    """One client call: its format, its own body, the canonical body and the target."""
+
+    client: ClientFormat
+    payload: dict[str, Any]
+    canonical: dict[str, Any]
+    target: Target
+    stream: bool
+
+
+class TranslatingRelay(StreamRelay):
+    """Provider stream -> canonical chunks -> client stream."""
+
+    __slots__ = ("decoder", "encoder", "usage")
+
+    def __init__(self, decoder: StreamDecoder, encoder: StreamEncoder) -> None:
+        self.decoder = decoder
+        self.encoder = encoder
+        self.usage: Usage | None = None
+
+    def _encode(self, chunks: list[dict[str, Any]]) -> bytes:
+        out = []
+        for chunk in chunks:
+            usage = chunk.get("usage")
+            if usage:
+                self.usage = usage_from_openai(usage)
+            out.append(self.encoder.feed(chunk))
+        return b"".join(out)
+
+    def feed(self, data: bytes) -> bytes:
+        return self._encode(self.decoder.feed(data))
+
+    def finish(self) -> bytes:
+        return self._encode(self.decoder.finish()) + self.encoder.finish()
 
 
 def _gateway_headers(request: Request, target: Target) -> Headers:
@@ -54,59 +98,62 @@ def _as_gateway_error(err: ProviderError, target: Target) -> GatewayError:
     )
 
 
-async def _open(adapter: ChatAdapter, cred: Credential, target: Target, payload: dict[str, Any], stream: bool) -> Any:
-    upstream = adapter.chat_request(cred, target.model_id, payload, stream=stream)
-    session = get_session()
+async def _open(adapter: ChatAdapter, cred: Credential, call: ChatCall, passthrough: bool) -> Any:
+    model_id = call.target.model_id
+    if passthrough:
+        upstream = adapter.passthrough_request(cred, model_id, call.payload, stream=call.stream)
+    else:
+        upstream = adapter.chat_request(cred, model_id, call.canonical, stream=call.stream)
     try:
         async with asyncio.timeout(settings.UPSTREAM_FIRST_BYTE_TIMEOUT):
-            return await session.request(upstream.method, upstream.url, headers=upstream.headers, data=upstream.body)
+            return await get_session().request(
+                upstream.method, upstream.url, headers=upstream.headers, data=upstream.body
+            )
     except TimeoutError:
         raise ProviderError(504, "Upstream did not answer in time", retryable=True, code="upstream_timeout") from None
     except aiohttp.ClientError as exc:
         raise ProviderError(502, f"Cannot reach upstream: {exc.__class__.__name__}", retryable=True) from None
 
 
-async def relay_chat(
-    request: Request,
-    send: Any,
-    payload: dict[str, Any],
-    target: Target,
-    creds: Sequence[Credential],
-    record: Record,
-    *,
-    stream: bool,
-) -> None:
-    adapter = get_adapter(target.provider.format)
+async def relay_chat(request: Request, send: Any, call: ChatCall, creds: Sequence[Credential], record: Record) -> None:
+    adapter = get_adapter(call.target.provider.format)
+    passthrough = adapter.format == call.client.native_provider_format
     last: ProviderError | None = None
     for index, cred in enumerate(creds):
         record.connection_id = cred.connection_id
         resp = None
         try:
-            resp = await _open(adapter, cred, target, payload, stream)
+            resp = await _open(adapter, cred, call, passthrough)
             if resp.status >= 400:
                 body = await resp.read()
                 headers = {k.lower(): v for k, v in resp.headers.items()}
                 raise adapter.error_from_response(resp.status, headers, body)
-            if stream:
+            if call.stream:
                 first = await _first_chunk(resp)
-                await _relay_stream(request, send, resp, first, target, record, payload)
+                await _relay_stream(request, send, resp, first, call, adapter, passthrough, record)
             else:
-                await _relay_json(request, send, resp, adapter, target, record)
+                await _relay_json(request, send, resp, call, adapter, passthrough, record)
             return
         except ProviderError as err:
             last = err
             if not err.retryable or index == len(creds) - 1:
                 break
-            log.info("%s: connection %s failed (%s), trying the next", target.name, cred.connection_id, err.status)
+            log.info("%s: connection %s failed (%s), trying the next", call.target.name, cred.connection_id, err.status)
         finally:
             if resp is not None:
                 resp.close()
     assert last is not None
-    raise _as_gateway_error(last, target)
+    raise _as_gateway_error(last, call.target)
 
 
 async def _relay_json(
-    request: Request, send: Any, resp: Any, adapter: ChatAdapter, target: Target, record: Record
+    request: Request,
+    send: Any,
+    resp: Any,
+    call: ChatCall,
+    adapter: ChatAdapter,
+    passthrough: bool,
+    record: Record,
 ) -> None:
     try:
         body = await resp.read()
@@ -119,13 +166,18 @@ async def _relay_json(
         raise ProviderError(
             502, "Upstream returned invalid JSON", retryable=True, code="bad_upstream_response"
         ) from None
-    if not isinstance(obj, dict) or ("error" in obj and "choices" not in obj):
-        message = obj.get("error") if isinstance(obj, dict) else None
-        if isinstance(message, dict):
-            message = message.get("message")
-        raise ProviderError(502, f"Upstream returned an error: {message or 'unexpected body'}", retryable=True)
-    _apply_usage(record, adapter.usage_from_response(obj))
-    headers = JSON_HEADERS + _gateway_headers(request, target)
+    if not isinstance(obj, dict):
+        raise ProviderError(502, "Upstream returned an unexpected body", retryable=True, code="bad_upstream_response")
+    problem = adapter.response_error(obj)
+    if problem is not None:
+        raise ProviderError(502, f"Upstream returned an error: {problem}", retryable=True)
+    if passthrough:
+        _apply_usage(record, adapter.usage_from_response(obj))
+    else:
+        canonical = adapter.to_canonical_response(obj, model=call.target.model_id)
+        _apply_usage(record, usage_from_openai(canonical.get("usage")))
+        body = call.client.render_response(canonical)
+    headers = JSON_HEADERS + _gateway_headers(request, call.target)
     request.finished = request.response_started = True
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -144,55 +196,14 @@ async def _first_chunk(resp: Any) -> bytes:
     return chunk
 
 
-class _SSEUsageReader:
-    """Splits SSE bytes into events, reads `usage`, drops the usage-only chunk the client did not ask for."""
-
-    __slots__ = ("buffer", "done", "drop_usage_chunk", "usage")
-
-    def __init__(self, drop_usage_chunk: bool) -> None:
-        self.buffer = b""
-        self.drop_usage_chunk = drop_usage_chunk
-        self.usage: Usage | None = None
-        self.done = False
-
-    def feed(self, chunk: bytes) -> bytes:
-        if b"\r" in chunk:
-            chunk = chunk.replace(b"\r\n", b"\n")
-        data = self.buffer + chunk if self.buffer else chunk
-        end = data.rfind(b"\n\n")
-        if end < 0:
-            self.buffer = data
-            return b""
-        self.buffer = data[end + 2 :]
-        complete = data[: end + 2]
-        if b"[DONE]" not in complete:
-            mentions = complete.count(b'"usage"')
-            # OpenAI repeats "usage":null in every chunk once usage is requested: nothing to read there.
-            if mentions == 0 or mentions == complete.count(b'"usage":null'):
-                return complete
-        out = []
-        for event in complete.split(b"\n\n"):
-            if not event:
-                continue
-            if b"[DONE]" in event:
-                self.done = True
-            elif b'"usage"' in event and b'"usage":null' not in event and self._take_usage(event):
-                continue
-            out.append(event + b"\n\n")
-        return b"".join(out)
-
-    def _take_usage(self, event: bytes) -> bool:
-        """Record usage from the event; True when the event should not reach the client."""
-        for line in event.split(b"\n"):
-            if line.startswith(b"data:"):
-                try:
-                    obj = orjson.loads(line[5:])
-                except orjson.JSONDecodeError:
-                    return False
-                if isinstance(obj, dict) and obj.get("usage"):
-                    self.usage = usage_from_openai(obj["usage"])
-                    return self.drop_usage_chunk and not obj.get("choices")
-        return False
+def _stream_relay(call: ChatCall, adapter: ChatAdapter, passthrough: bool, request: Request) -> StreamRelay:
+    wants_usage = call.client.client_wants_stream_usage(call.payload)
+    if passthrough:
+        return adapter.passthrough_relay(client_wants_usage=wants_usage)
+    encoder = call.client.stream_encoder(
+        model=call.target.model_id, request_id=request.request_id.decode(), include_usage=wants_usage
+    )
+    return TranslatingRelay(adapter.stream_decoder(model=call.target.model_id), encoder)
 
 
 async def _relay_stream(
@@ -200,38 +211,41 @@ async def _relay_stream(
     send: Any,
     resp: Any,
     first: bytes,
-    target: Target,
+    call: ChatCall,
+    adapter: ChatAdapter,
+    passthrough: bool,
     record: Record,
-    payload: dict[str, Any],
 ) -> None:
-    options = payload.get("stream_options")
-    client_wants_usage = isinstance(options, dict) and options.get("include_usage") is True
-    reader = _SSEUsageReader(drop_usage_chunk=not client_wants_usage)
+    relay = _stream_relay(call, adapter, passthrough, request)
+    # Decode the first chunk before committing: a provider error event there still falls back.
+    out = relay.feed(first)
     record.ttfb_ms = request.elapsed_ms()
+    headers = [
+        (b"content-type", call.client.stream_content_type),
+        *_STREAM_HEADERS,
+        *_gateway_headers(request, call.target),
+    ]
     request.response_started = True
-    await send(
-        {"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + _gateway_headers(request, target)}
-    )
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     record.status_code = 200
-    out = reader.feed(first)
     if out:
         await send({"type": "http.response.body", "body": out, "more_body": True})
     try:
         async for chunk in resp.content.iter_any():
-            out = reader.feed(chunk)
+            out = relay.feed(chunk)
             if out:
                 await send({"type": "http.response.body", "body": out, "more_body": True})
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        error = GatewayError(502, f"[{target.name}] upstream stream failed: {exc.__class__.__name__}")
+        tail = relay.finish()
+    except (aiohttp.ClientError, TimeoutError, ProviderError) as exc:
+        reason = exc.message if isinstance(exc, ProviderError) else f"upstream stream failed: {exc.__class__.__name__}"
+        error = GatewayError(502, f"[{call.target.name}] {reason}")
         record.status_code = 502
         record.error = error.message
-        tail = b"data: " + openai_error_body(error) + b"\n\n"
         request.finished = True
-        await send({"type": "http.response.body", "body": tail, "more_body": False})
+        await send({"type": "http.response.body", "body": call.client.stream_error(error), "more_body": False})
         return
     finally:
-        if reader.usage is not None:
-            _apply_usage(record, reader.usage)
-    tail = reader.buffer + b"\n\n" if reader.buffer.strip() else b""
+        if relay.usage is not None:
+            _apply_usage(record, relay.usage)
     request.finished = True
     await send({"type": "http.response.body", "body": tail, "more_body": False})

@@ -16,6 +16,7 @@ from django.urls import re_path  # noqa: E402
 
 from gateway.app import application as gateway_app  # noqa: E402
 from gateway.lifespan import lifespan  # noqa: E402
+from omniroute_site.body_limit import BodyLimit  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -23,7 +24,7 @@ application = ProtocolTypeRouter(
             [
                 re_path(r"^v1(?:beta)?(?:/|$)", gateway_app),  # type: ignore[arg-type]
                 re_path(r"^api/tags/?$", gateway_app),  # type: ignore[arg-type]
-                re_path(r"", django_asgi_app),  # type: ignore[arg-type]
+                re_path(r"", BodyLimit(django_asgi_app)),  # type: ignore[arg-type]
             ]
         ),
         "lifespan": lifespan,

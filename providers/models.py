@@ -13,7 +13,9 @@ class ProviderConnection(models.Model):
     priority = models.PositiveIntegerField(default=1, help_text="Lower is tried first")
     is_active = models.BooleanField(default=True)
     base_url = models.CharField(
-        max_length=500, blank=True, help_text="Overrides the provider's default endpoint prefix, e.g. https://api.openai.com/v1"
+        max_length=500,
+        blank=True,
+        help_text="Overrides the provider's default endpoint prefix, e.g. https://api.openai.com/v1",
     )
     default_model = models.CharField(max_length=200, blank=True)
     provider_specific_data = models.JSONField(default=dict, blank=True)

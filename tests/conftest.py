@@ -10,6 +10,11 @@ from tests.fakes.fixtures import fake_provider, fake_provider_server  # noqa: F4
 from tests.live_server import LiveGateway
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: pytest.FixtureRequest) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]
+
+
 @pytest.fixture(scope="session")
 def live_gateway(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> Iterator[LiveGateway]:
     with django_db_blocker.unblock():  # type: ignore[attr-defined]

@@ -136,16 +136,68 @@ def is_retryable(status: int) -> bool:
     return status in RETRYABLE_STATUSES or status in ACCOUNT_STATUSES or status >= 500
 
 
+class StreamRelay:
+    """Reads a provider stream and yields the client's bytes; notes usage on the way."""
+
+    usage: Usage | None = None
+
+    def feed(self, data: bytes) -> bytes:
+        raise NotImplementedError
+
+    def finish(self) -> bytes:
+        """Bytes that close the client's stream after the provider's stream ended normally."""
+        raise NotImplementedError
+
+
+class StreamDecoder:
+    """Turns a provider's stream bytes into canonical (OpenAI chunk) dicts."""
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def finish(self) -> list[dict[str, Any]]:
+        """Chunks still owed when the provider's stream ends (e.g. a final usage chunk)."""
+        return []
+
+
 class ChatAdapter:
-    """Contract of a chat adapter. Subclasses implement the provider's wire format."""
+    """Contract of a chat adapter. One instance per wire format, stateless.
+
+    - `chat_request`: canonical (OpenAI chat) request -> provider HTTP request.
+    - `passthrough_request`: a request already in this provider's own format (the client
+      speaks it too) -> provider HTTP request, body otherwise untouched.
+    - `to_canonical_response` / `stream_decoder`: provider answers -> canonical.
+    - `passthrough_relay`: provider stream -> the same bytes for a client of this format,
+      reading usage on the way.
+    - `error_from_response`: status, message and retry hints of a failed call.
+    """
 
     format: str = ""
 
     def chat_request(self, cred: Credential, model_id: str, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
         raise NotImplementedError
 
-    def usage_from_response(self, obj: dict[str, Any]) -> Usage:
+    def passthrough_request(
+        self, cred: Credential, model_id: str, payload: dict[str, Any], *, stream: bool
+    ) -> UpstreamRequest:
         raise NotImplementedError
+
+    def to_canonical_response(self, obj: dict[str, Any], *, model: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def stream_decoder(self, *, model: str) -> StreamDecoder:
+        raise NotImplementedError
+
+    def passthrough_relay(self, *, client_wants_usage: bool) -> StreamRelay:
+        raise NotImplementedError
+
+    def usage_from_response(self, obj: dict[str, Any]) -> Usage:
+        """Usage of a native (non-stream) response body."""
+        raise NotImplementedError
+
+    def response_error(self, obj: dict[str, Any]) -> str | None:
+        """A 200 answer that is really an error: its message, else None."""
+        return None
 
     def error_from_response(self, status: int, headers: dict[str, str], body: bytes) -> ProviderError:
         raise NotImplementedError

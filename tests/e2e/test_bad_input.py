@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 
@@ -129,3 +131,19 @@ def test_request_id_is_echoed(gateway: LiveGateway) -> None:
     assert resp.headers["x-request-id"] == "abc-123"
     resp = httpx.get(f"{gateway.base_url}/models", headers={"X-Request-Id": "bad id!"}, timeout=5)
     assert resp.headers["x-request-id"] != "bad id!"
+
+
+def test_management_api_body_limit_applies_before_django_reads_it(
+    gateway: LiveGateway, settings: pytest.FixtureRequest
+) -> None:
+    settings.MAX_BODY_BYTES = 64 * 1024  # type: ignore[attr-defined]
+    resp = httpx.post(f"{gateway.url}/api/keys", content=b"x" * 100_000, headers={"Content-Type": "application/json"})
+    assert resp.status_code == 413
+    assert "too large" in resp.json()["error"]["message"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        for _ in range(10):
+            yield b"y" * 10_000
+
+    resp = httpx.post(f"{gateway.url}/api/keys", content=chunks(), headers={"Content-Type": "application/json"})
+    assert resp.status_code == 413

@@ -39,7 +39,9 @@ def client(gateway: LiveGateway, key: str, **kw: object) -> openai.OpenAI:
     return openai.OpenAI(base_url=gateway.base_url, api_key=key, max_retries=0, **kw)  # type: ignore[arg-type]
 
 
-def records() -> list[UsageRecord]:
+def records(gateway: LiveGateway) -> list[UsageRecord]:
+    """Usage rows, once every request the server is still finishing has been recorded."""
+    gateway.wait_idle()
     assert recorder.flush(10)
     return list(UsageRecord.objects.order_by("id"))
 
@@ -63,7 +65,7 @@ def test_non_stream_chat(gateway: LiveGateway, fake_provider: FakeProvider) -> N
     assert sent.path == "/v1/chat/completions"
     assert sent.json is not None and sent.json["model"] == "gpt-4o-mini"
     assert sent.headers["authorization"] == "Bearer sk-upstream-secret"
-    [rec] = records()
+    [rec] = records(gateway)
     assert (rec.provider, rec.model, rec.status_code, rec.stream) == ("openai", "gpt-4o-mini", 200, False)
     assert (rec.prompt_tokens, rec.completion_tokens, rec.cached_tokens) == (11, 3, 4)
 
@@ -84,7 +86,7 @@ def test_stream_chat_without_usage_option(gateway: LiveGateway, fake_provider: F
     # The gateway asked upstream for usage but the client did not: no usage-only chunk reaches it.
     assert all(c.choices for c in chunks)
     assert fake_provider.requests[-1].json["stream_options"] == {"include_usage": True}
-    [rec] = records()
+    [rec] = records(gateway)
     assert rec.stream and rec.status_code == 200
     assert (rec.prompt_tokens, rec.completion_tokens) == (5, 4)
     assert rec.ttfb_ms is not None and rec.ttfb_ms <= rec.latency_ms
@@ -126,7 +128,7 @@ def test_async_client_concurrent_requests(gateway: LiveGateway, fake_provider: F
 
     texts = asyncio.run(run())
     assert len(texts) == 20 and all(t == "Hello from gpt-4o!" for t in texts)
-    assert len(records()) == 20
+    assert len(records(gateway)) == 20
 
 
 def test_list_models(gateway: LiveGateway, fake_provider: FakeProvider) -> None:
@@ -166,7 +168,7 @@ def test_all_connections_fail_returns_upstream_status_and_retry_after(
     assert info.value.response.headers["retry-after"] == "7"
     assert "rate limited" in info.value.message
     assert len(fake_provider.requests) == 1
-    [rec] = records()
+    [rec] = records(gateway)
     assert rec.status_code == 429 and "rate limited" in rec.error
 
 
@@ -211,7 +213,7 @@ def test_client_disconnect_cancels_upstream(gateway: LiveGateway, fake_provider:
     while not fake_provider.cancelled and time.monotonic() < deadline:
         time.sleep(0.05)
     assert fake_provider.cancelled, "the upstream request was not cancelled when the client went away"
-    [rec] = records()
+    [rec] = records(gateway)
     assert rec.status_code == 499
 
 
@@ -252,7 +254,7 @@ def test_upstream_disconnect_mid_stream_ends_with_error_event(
     assert resp.status_code == 200
     events = [e for e in body.split("\n\n") if e]
     assert events[-1].startswith('data: {"error"')
-    [rec] = records()
+    [rec] = records(gateway)
     assert rec.status_code == 502
 
 
