@@ -161,7 +161,7 @@ ROUTES: dict[str, tuple[str, dict[str, Handler], bool]] = {
     "/api/tags": ("ollama", {"GET": ollama_tags}, False),
     "/v1beta/models": ("gemini", {"GET": gemini_models}, False),
 }
-_GEMINI_ROUTE = ("gemini", {"POST": gemini_generate}, True)
+_GEMINI_ROUTE: tuple[str, dict[str, Handler], bool] = ("gemini", {"POST": gemini_generate}, True)
 _NOT_FOUND: tuple[str, dict[str, Handler], bool] = ("openai", {}, False)
 
 
