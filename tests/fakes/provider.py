@@ -20,13 +20,30 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes import openai_format
+import importlib
 from tests.fakes.scripting import RECORDED_KEY, Behaviour, RecordedRequest, StreamEnded
 
 __all__ = ["Behaviour", "FakeProvider", "RecordedRequest"]
 
 # One route set per wire format; each takes the provider (a BehaviourSource).
-FORMATS: list[Callable[[FakeProvider], list[web.RouteDef]]] = [openai_format.routes]
+# Each module has `routes(source) -> list[web.RouteDef]`; paths must not collide.
+FORMAT_MODULES = ("openai_format", "anthropic_format", "gemini_format", "responses_format")
+
+
+def _format_routes() -> list[Callable[[FakeProvider], list[web.RouteDef]]]:
+    found = []
+    for name in FORMAT_MODULES:
+        try:
+            module = importlib.import_module(f"tests.fakes.{name}")
+        except ModuleNotFoundError as exc:  # a format still being written
+            if exc.name != f"tests.fakes.{name}":
+                raise
+            continue
+        found.append(module.routes)
+    return found
+
+
+FORMATS: list[Callable[[FakeProvider], list[web.RouteDef]]] = _format_routes()
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
