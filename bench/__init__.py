@@ -1,0 +1,1 @@
+"""OmniRoute benchmark (see bench/run.py)."""

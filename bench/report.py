@@ -1,0 +1,341 @@
+"""Ratios, PASS/MISS against the targets of issue #3, the printed table and the JSON file.
+
+`results` is the plain dict that run.py fills and that is written as JSON:
+
+    results["systems"][name]["json"]["32"]   -> WrkResult.to_json()  (non-stream, c=32)
+    results["systems"][name]["stream"]       -> StreamResult.to_json()
+    results["systems"][name]["rss_mb"]       -> RSS of the serving processes after its scenarios
+    results["memory"]                        -> samples of the 100k-request run of the gateway
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+# Column order of the table; a system that did not run is left out.
+SYSTEMS = [
+    ("direct", "direct upstream"),
+    ("gateway", "gateway"),
+    ("gateway_2w", "gateway 2 workers"),
+    ("gateway_pg", "gateway PG+Redis"),
+    ("litellm", "LiteLLM"),
+]
+CONCURRENCIES = ("1", "32", "128")
+
+
+@dataclass
+class Check:
+    name: str
+    value: str
+    target: str
+    passed: bool | None  # None: not measured in this run
+    note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return "n/a" if self.passed is None else ("PASS" if self.passed else "MISS")
+
+
+def _get(results: dict[str, Any], *path: str) -> Any:
+    node: Any = results
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _rps(results: dict[str, Any], system: str, c: str) -> float | None:
+    return _get(results, "systems", system, "json", c, "rps")
+
+
+def _lat(results: dict[str, Any], system: str, c: str, pct: str) -> float | None:
+    return _get(results, "systems", system, "json", c, "latency_ms", pct)
+
+
+def _div(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def _sub(a: float | None, b: float | None) -> float | None:
+    return a - b if a is not None and b is not None else None
+
+
+def _fmt(value: float | None, digits: int = 2, suffix: str = "") -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}{suffix}"
+
+
+def system_errors(system: dict[str, Any]) -> int:
+    total = sum(int(run.get("error_count", 0)) for run in (system.get("json") or {}).values())
+    total += int((system.get("stream") or {}).get("errors", 0))
+    return total
+
+
+def compute_ratios(results: dict[str, Any]) -> dict[str, Any]:
+    ratios: dict[str, Any] = {}
+    for gw in ("gateway", "gateway_pg", "litellm"):
+        if gw not in results["systems"]:
+            continue
+        r: dict[str, Any] = {}
+        for c in CONCURRENCIES:
+            r[f"throughput_vs_direct_c{c}"] = _div(_rps(results, gw, c), _rps(results, "direct", c))
+            r[f"throughput_vs_litellm_c{c}"] = _div(_rps(results, gw, c), _rps(results, "litellm", c))
+            r[f"added_p50_ms_c{c}"] = _sub(_lat(results, gw, c, "p50"), _lat(results, "direct", c, "p50"))
+            r[f"added_p99_ms_c{c}"] = _sub(_lat(results, gw, c, "p99"), _lat(results, "direct", c, "p99"))
+            r[f"p99_vs_direct_c{c}"] = _div(_lat(results, gw, c, "p99"), _lat(results, "direct", c, "p99"))
+        for pct in ("p50", "p99"):
+            gw_ttfb = _get(results, "systems", gw, "stream", "ttfb_ms", pct)
+            gw_total = _get(results, "systems", gw, "stream", "total_ms", pct)
+            r[f"stream_added_ttfb_{pct}_ms"] = _sub(
+                gw_ttfb, _get(results, "systems", "direct", "stream", "ttfb_ms", pct)
+            )
+            r[f"stream_added_total_{pct}_ms"] = _sub(
+                gw_total, _get(results, "systems", "direct", "stream", "total_ms", pct)
+            )
+        r["upstream_vs_gateway_c32"] = _div(_rps(results, "direct", "32"), _rps(results, gw, "32"))
+        r["rss_vs_litellm"] = _div(
+            _get(results, "systems", gw, "rss_mb"), _get(results, "systems", "litellm", "rss_mb")
+        )
+        ratios[gw] = r
+    if "gateway_2w" in results["systems"]:
+        ratios["scaling_2w_vs_1w"] = {
+            f"c{c}": _div(_rps(results, "gateway_2w", c), _rps(results, "gateway", c)) for c in ("32", "128")
+        }
+    memory = results.get("memory")
+    if memory and memory.get("rss_mb_100k") and memory.get("rss_mb_20k"):
+        ratios["memory_growth_20k_100k"] = memory["rss_mb_100k"] / memory["rss_mb_20k"] - 1
+    return ratios
+
+
+def compute_checks(results: dict[str, Any]) -> list[Check]:
+    ratios = results["ratios"]
+    checks: list[Check] = []
+    for gw, label in (("gateway", ""), ("gateway_pg", " [PG+Redis]")):
+        if gw not in ratios:
+            continue
+        r = ratios[gw]
+        speed = r["upstream_vs_gateway_c32"]
+        checks.append(
+            Check(
+                f"fake upstream >= 3x gateway (c=32){label}",
+                _fmt(speed, 1, "x"),
+                ">= 3x",
+                None if speed is None else speed >= 3,
+                "the measurement is valid only if the upstream is not the bottleneck",
+            )
+        )
+        added = r["added_p50_ms_c1"]
+        checks.append(Check(f"added p50 latency, c=1{label}", _fmt(added, 3, " ms"), "<= 1 ms", _le(added, 1.0)))
+        p99x = r["p99_vs_direct_c32"]
+        direct_p99 = _lat(results, "direct", "32", "p99")
+        # A closed loop of 32 connections has mean latency = 32 / throughput (Little's law).
+        needed = 32 / (3 * direct_p99 / 1000) if direct_p99 else None
+        checks.append(
+            Check(
+                f"p99 vs direct p99, c=32{label}",
+                _fmt(p99x, 1, "x") + f" ({_fmt(_lat(results, gw, '32', 'p99'))} vs {_fmt(direct_p99)} ms)",
+                "<= 3x direct",
+                _le(p99x, 3.0),
+                f"32 connections at <= {_fmt(3 * direct_p99 if direct_p99 else None)} ms each need "
+                f">= {_fmt(needed, 0)} req/s (Little's law); measured {_fmt(_rps(results, gw, '32'), 0)}",
+            )
+        )
+        share = r["throughput_vs_direct_c32"]
+        checks.append(
+            Check(
+                f"throughput vs direct, c=32{label}",
+                _fmt(None if share is None else share * 100, 1, "%"),
+                ">= 40% of direct",
+                None if share is None else share >= 0.40,
+                "contradicts the first check: with an upstream >= 3x faster than the gateway, "
+                "the gateway is at most 33% of direct",
+            )
+        )
+        vs_litellm = r["throughput_vs_litellm_c32"]
+        checks.append(
+            Check(
+                f"throughput vs LiteLLM, c=32{label}",
+                _fmt(vs_litellm, 1, "x"),
+                ">= 20x LiteLLM",
+                None if vs_litellm is None else vs_litellm >= 20,
+            )
+        )
+        ttfb = r["stream_added_ttfb_p50_ms"]
+        checks.append(Check(f"stream added TTFB p50{label}", _fmt(ttfb, 3, " ms"), "<= 2 ms", _le(ttfb, 2.0)))
+        errors = system_errors(results["systems"][gw])
+        if gw == "gateway" and "gateway_2w" in results["systems"]:
+            errors += system_errors(results["systems"]["gateway_2w"])
+        checks.append(Check(f"errors{label}", str(errors), "0", errors == 0))
+        calls = results["systems"][gw].get("upstream_calls_during_non_stream")
+        sent = results["systems"][gw].get("measured_non_stream_requests")
+        if calls is not None and sent is not None:
+            checks.append(
+                Check(
+                    f"every gateway request reached the upstream{label}",
+                    f"{calls:,} upstream calls for {sent:,} measured requests",
+                    "calls >= requests",
+                    calls >= sent,
+                    "the gateway answered without calling the upstream (cache?): throughput is not comparable",
+                )
+            )
+    memory = results.get("memory")
+    if memory:
+        rss = memory.get("rss_mb_100k")
+        checks.append(
+            Check(
+                "gateway RSS after 100k requests",
+                _fmt(rss, 1, " MB") + f" ({memory.get('requests_at_100k', 0):,} req)",
+                "<= 150 MB",
+                _le(rss, 150.0),
+            )
+        )
+        growth = ratios.get("memory_growth_20k_100k")
+        checks.append(
+            Check(
+                "gateway RSS growth 20k -> 100k",
+                _fmt(None if growth is None else growth * 100, 1, "%"),
+                "<= 5%",
+                _le(growth, 0.05),
+            )
+        )
+        checks.append(
+            Check("errors during the 100k run", str(memory.get("errors", 0)), "0", memory.get("errors", 0) == 0)
+        )
+    return checks
+
+
+def _le(value: float | None, limit: float) -> bool | None:
+    return None if value is None else value <= limit
+
+
+# --- text table ------------------------------------------------------------------------------
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = [cell.rjust(widths[i + 1]) for i, cell in enumerate(cells[1:])]
+        return "  ".join([first, *rest]).rstrip()
+
+    sep = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), sep, *(line(row) for row in rows)])
+
+
+def render(results: dict[str, Any]) -> str:
+    systems = [(key, label) for key, label in SYSTEMS if key in results["systems"]]
+    headers = ["scenario", *(label for _, label in systems)]
+    rows: list[list[str]] = []
+
+    def row(title: str, getter: Any) -> None:
+        values = [getter(results["systems"][key]) for key, _ in systems]
+        if any(v != "-" for v in values):
+            rows.append([title, *values])
+
+    for c in CONCURRENCIES:
+        row(f"non-stream c={c}  req/s", lambda s, c=c: _fmt(_get(s, "json", c, "rps"), 0))
+        row(f"non-stream c={c}  p50 ms", lambda s, c=c: _fmt(_get(s, "json", c, "latency_ms", "p50"), 2))
+        row(f"non-stream c={c}  p99 ms", lambda s, c=c: _fmt(_get(s, "json", c, "latency_ms", "p99"), 2))
+        row(f"non-stream c={c}  errors", lambda s, c=c: _fmt(_get(s, "json", c, "error_count"), 0))
+    for kind in ("ttfb", "total"):
+        for pct in ("p50", "p99"):
+            row(f"stream {kind} {pct} ms", lambda s, k=kind, p=pct: _fmt(_get(s, "stream", f"{k}_ms", p), 2))
+    row("stream requests / errors", lambda s: _stream_counts(s))
+    row("RSS MB (serving processes)", lambda s: _fmt(_get(s, "rss_mb"), 1))
+
+    out = [_table(headers, rows)]
+
+    ratio_rows: list[list[str]] = []
+    for key, label in (("gateway", "gateway"), ("gateway_pg", "gateway PG+Redis"), ("litellm", "LiteLLM")):
+        r = results["ratios"].get(key)
+        if not r:
+            continue
+        for c in CONCURRENCIES:
+            ratio_rows.append(
+                [
+                    f"{label} c={c}",
+                    _fmt(_pct(r[f"throughput_vs_direct_c{c}"]), 1, "%"),
+                    _fmt(r[f"added_p50_ms_c{c}"], 3),
+                    _fmt(r[f"added_p99_ms_c{c}"], 3),
+                    "" if key == "litellm" else _fmt(r[f"throughput_vs_litellm_c{c}"], 1, "x"),
+                ]
+            )
+        for kind in ("ttfb", "total"):
+            ratio_rows.append(
+                [
+                    f"{label} stream {kind.upper() if kind == 'ttfb' else kind}",
+                    "",
+                    _fmt(r[f"stream_added_{kind}_p50_ms"], 3),
+                    _fmt(r[f"stream_added_{kind}_p99_ms"], 3),
+                    "",
+                ]
+            )
+    if ratio_rows:
+        out.append("")
+        out.append(
+            _table(["vs direct upstream", "throughput", "added p50 ms", "added p99 ms", "thr / LiteLLM"], ratio_rows)
+        )
+
+    extra: list[str] = []
+    scaling = results["ratios"].get("scaling_2w_vs_1w")
+    if scaling:
+        extra.append("2 workers vs 1: " + ", ".join(f"{k} {_fmt(v, 2, 'x')}" for k, v in scaling.items()))
+    memory = results.get("memory")
+    if memory:
+        extra.append(
+            "gateway memory: "
+            + ", ".join(
+                f"{_fmt(memory.get(f'rss_mb_{tag}'), 1)} MB after {memory.get(f'requests_at_{tag}', 0):,} req"
+                for tag in ("warm", "20k", "100k")
+            )
+        )
+    for gw in ("gateway", "gateway_pg"):
+        rss_ratio = (results["ratios"].get(gw) or {}).get("rss_vs_litellm")
+        if rss_ratio is not None:
+            extra.append(f"{gw} RSS / LiteLLM RSS: {_fmt(rss_ratio, 2, 'x')}")
+    if extra:
+        out.append("")
+        out.extend(extra)
+
+    checks = [Check(**c) for c in results["checks"]]
+    out.append("")
+    out.append(
+        _table(
+            ["target", "measured", "target", "result"],
+            [[c.name, c.value, c.target, c.verdict] for c in checks],
+        )
+    )
+    notes = [f"- {c.name}: {c.note}" for c in checks if c.note and c.passed is False]
+    notes += [f"- {n}" for n in results.get("notes", [])]
+    if notes:
+        out.append("")
+        out.append("Notes:")
+        out.extend(notes)
+    return "\n".join(out)
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else value * 100
+
+
+def _stream_counts(system: dict[str, Any]) -> str:
+    stream = system.get("stream")
+    if not stream:
+        return "-"
+    return f"{stream['requests']} / {stream['errors']}"
+
+
+def finish(results: dict[str, Any], results_dir: Path, stamp: str) -> tuple[str, Path]:
+    """Fill ratios and checks, write the JSON file; the table and the file's path."""
+    results["ratios"] = compute_ratios(results)
+    results["checks"] = [asdict(c) for c in compute_checks(results)]
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / f"bench-{stamp}.json"
+    path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
+    return render(results), path
