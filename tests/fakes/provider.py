@@ -9,6 +9,7 @@ the behaviour queue and the record of requests.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import socket
 import threading
@@ -20,7 +21,6 @@ from typing import Any
 
 from aiohttp import web
 
-import importlib
 from tests.fakes.scripting import RECORDED_KEY, Behaviour, RecordedRequest, StreamEnded
 
 __all__ = ["Behaviour", "FakeProvider", "RecordedRequest"]
