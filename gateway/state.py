@@ -1,0 +1,301 @@
+"""Runtime routing state: cooldowns, circuit breakers, round-robin counters, latency.
+
+Two implementations behind one interface, chosen by settings:
+
+- `LocalState` (embedded default): plain dicts in this process.
+- `RedisState` (REDIS_URL set): the same dicts become a *mirror* of shared state. Every
+  change is written to Redis (with a TTL) and published; each process applies published
+  changes to its mirror. Reads on the request path therefore never leave the process; only
+  failures, recoveries and round-robin picks talk to Redis. A process that (re)connects
+  loads the current state from Redis before trusting its mirror.
+
+Keys are strings such as `conn:12`, `provider:openai`, `model:openai/gpt-4o`,
+`member:combo-name:openai/gpt-4o`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+log = logging.getLogger(__name__)
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
+_LATENCY_WINDOW = 200
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerPolicy:
+    failure_threshold: int = 5
+    reset_seconds: float = 30.0
+
+
+@dataclass(slots=True)
+class Cooldown:
+    until: float
+    reason: str
+    since: float
+
+
+@dataclass(slots=True)
+class Breaker:
+    state: str = CLOSED
+    failures: int = 0
+    opened_at: float = 0.0
+    probing: bool = False
+
+
+@dataclass
+class LocalState:
+    cooldowns: dict[str, Cooldown] = field(default_factory=dict)
+    breakers: dict[str, Breaker] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+    latency: dict[str, deque[float]] = field(default_factory=dict)
+    in_flight: dict[str, int] = field(default_factory=dict)
+
+    # -- reads (sync, no I/O: used on the request path) ------------------------------------
+
+    def cooldown_remaining(self, key: str, now: float | None = None) -> float:
+        entry = self.cooldowns.get(key)
+        if entry is None:
+            return 0.0
+        remaining = entry.until - (now if now is not None else time.time())
+        if remaining <= 0:
+            self.cooldowns.pop(key, None)
+            return 0.0
+        return remaining
+
+    def breaker_allows(self, key: str, policy: BreakerPolicy, now: float | None = None) -> bool:
+        """Closed: yes. Open: no, until reset_seconds passed; then one probe (half-open)."""
+        breaker = self.breakers.get(key)
+        if breaker is None or breaker.state == CLOSED:
+            return True
+        now = now if now is not None else time.time()
+        if breaker.state == OPEN and now - breaker.opened_at >= policy.reset_seconds:
+            breaker.state = HALF_OPEN
+            breaker.probing = False
+        if breaker.state == HALF_OPEN and not breaker.probing:
+            breaker.probing = True
+            return True
+        return False
+
+    def breaker_retry_after(self, key: str, policy: BreakerPolicy, now: float | None = None) -> float:
+        breaker = self.breakers.get(key)
+        if breaker is None or breaker.state == CLOSED:
+            return 0.0
+        now = now if now is not None else time.time()
+        return max(1.0, policy.reset_seconds - (now - breaker.opened_at))
+
+    def latency_p50(self, key: str) -> float | None:
+        samples = self.latency.get(key)
+        if not samples:
+            return None
+        ordered = sorted(samples)
+        return ordered[len(ordered) // 2]
+
+    def usage_count(self, key: str) -> int:
+        return self.counters.get(f"used:{key}", 0)
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def set_cooldown(self, key: str, seconds: float, reason: str) -> None:
+        now = time.time()
+        self._apply({"op": "cooldown", "key": key, "until": now + seconds, "reason": reason, "since": now})
+
+    async def clear_cooldown(self, key: str) -> bool:
+        existed = key in self.cooldowns
+        self._apply({"op": "clear", "key": key})
+        return existed
+
+    async def record_failure(self, key: str, policy: BreakerPolicy) -> None:
+        breaker = self.breakers.setdefault(key, Breaker())
+        failures = breaker.failures + 1
+        self._apply(self._failure_event(key, failures, policy))
+
+    async def record_success(self, key: str) -> None:
+        breaker = self.breakers.get(key)
+        if breaker is not None and (breaker.failures or breaker.state != CLOSED):
+            self._apply({"op": "close", "key": key})
+
+    async def next_counter(self, key: str) -> int:
+        value = self.counters.get(key, -1) + 1
+        self.counters[key] = value
+        return value
+
+    async def note_used(self, key: str) -> None:
+        name = f"used:{key}"
+        self.counters[name] = self.counters.get(name, 0) + 1
+
+    def observe_latency(self, key: str, ms: float) -> None:
+        samples = self.latency.get(key)
+        if samples is None:
+            samples = self.latency[key] = deque(maxlen=_LATENCY_WINDOW)
+        samples.append(ms)
+
+    async def reset(self) -> None:
+        self._apply({"op": "reset"})
+
+    # -- shared mechanics --------------------------------------------------------------------
+
+    @staticmethod
+    def _failure_event(key: str, failures: int, policy: BreakerPolicy) -> dict[str, Any]:
+        if failures >= policy.failure_threshold:
+            return {"op": "open", "key": key, "failures": failures, "at": time.time()}
+        return {"op": "failures", "key": key, "failures": failures}
+
+    def _apply(self, event: dict[str, Any]) -> None:
+        op, key = event["op"], event.get("key", "")
+        if op == "cooldown":
+            self.cooldowns[key] = Cooldown(until=event["until"], reason=event["reason"], since=event["since"])
+        elif op == "clear":
+            self.cooldowns.pop(key, None)
+        elif op == "failures":
+            breaker = self.breakers.setdefault(key, Breaker())
+            breaker.failures = max(breaker.failures, event["failures"])
+            if breaker.state == HALF_OPEN:  # the probe failed
+                breaker.state, breaker.opened_at, breaker.probing = OPEN, time.time(), False
+        elif op == "open":
+            self.breakers[key] = Breaker(state=OPEN, failures=event["failures"], opened_at=event["at"])
+        elif op == "close":
+            self.breakers.pop(key, None)
+        elif op == "reset":
+            self.cooldowns.clear()
+            self.breakers.clear()
+
+    async def start(self) -> None:
+        return None
+
+
+class RedisState(LocalState):
+    """Shared through Redis; see the module docstring."""
+
+    CHANNEL = "omniroute:state:events"
+    PREFIX = "omniroute:state:"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.origin = f"{os.getpid()}:{id(self)}"
+        self._listener: asyncio.Task[None] | None = None
+
+    def _redis(self) -> Any:
+        from .redis_client import get_async_redis
+
+        return get_async_redis()
+
+    async def _publish(self, event: dict[str, Any], *, ttl: float | None = None) -> None:
+        """Apply locally, store (for processes that start later) and tell the others."""
+        self._apply(event)
+        event = {**event, "origin": self.origin}
+        redis = self._redis()
+        try:
+            async with redis.pipeline(transaction=False) as pipe:
+                stored = self.PREFIX + "event:" + event.get("key", "")
+                if event["op"] in ("cooldown", "open") and ttl:
+                    pipe.set(f"{stored}:{event['op']}", orjson.dumps(event), px=int(ttl * 1000))
+                elif event["op"] in ("clear", "close"):
+                    pipe.delete(f"{stored}:cooldown" if event["op"] == "clear" else f"{stored}:open")
+                    if event["op"] == "close":
+                        pipe.delete(self.PREFIX + "failures:" + event["key"])
+                pipe.publish(self.CHANNEL, orjson.dumps(event))
+                await pipe.execute()
+        except Exception as exc:  # Redis down: keep working on local state
+            log.warning("Shared state unavailable, using this process's state only: %s", exc)
+
+    async def set_cooldown(self, key: str, seconds: float, reason: str) -> None:
+        now = time.time()
+        await self._publish(
+            {"op": "cooldown", "key": key, "until": now + seconds, "reason": reason, "since": now}, ttl=seconds
+        )
+
+    async def clear_cooldown(self, key: str) -> bool:
+        existed = key in self.cooldowns
+        await self._publish({"op": "clear", "key": key})
+        return existed
+
+    async def record_failure(self, key: str, policy: BreakerPolicy) -> None:
+        try:
+            redis = self._redis()
+            counter = self.PREFIX + "failures:" + key
+            async with redis.pipeline(transaction=True) as pipe:
+                pipe.incr(counter)
+                pipe.expire(counter, int(max(policy.reset_seconds * 4, 60)))
+                failures, _ = await pipe.execute()
+        except Exception as exc:
+            log.warning("Shared state unavailable, counting failures locally: %s", exc)
+            await super().record_failure(key, policy)
+            return
+        event = self._failure_event(key, int(failures), policy)
+        await self._publish(event, ttl=policy.reset_seconds * 4 if event["op"] == "open" else None)
+
+    async def record_success(self, key: str) -> None:
+        breaker = self.breakers.get(key)
+        if breaker is not None and (breaker.failures or breaker.state != CLOSED):
+            await self._publish({"op": "close", "key": key})
+
+    async def next_counter(self, key: str) -> int:
+        try:
+            return int(await self._redis().incr(self.PREFIX + "counter:" + key)) - 1
+        except Exception:
+            return await super().next_counter(key)
+
+    async def reset(self) -> None:
+        try:
+            redis = self._redis()
+            keys = [k async for k in redis.scan_iter(match=self.PREFIX + "*", count=500)]
+            if keys:
+                await redis.delete(*keys)
+        except Exception as exc:
+            log.warning("Could not reset shared state in Redis: %s", exc)
+        await self._publish({"op": "reset"})
+
+    async def start(self) -> None:
+        """Subscribe, then load what is stored (events published in between are applied twice: harmless)."""
+        if self._listener is None or self._listener.done():
+            self._listener = asyncio.get_running_loop().create_task(self._listen(), name="omniroute-state-listener")
+
+    async def _load(self) -> None:
+        redis = self._redis()
+        async for raw_key in redis.scan_iter(match=self.PREFIX + "event:*", count=500):
+            raw = await redis.get(raw_key)
+            if raw:
+                self._apply(orjson.loads(raw))
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                pubsub = self._redis().pubsub(ignore_subscribe_messages=True)
+                await pubsub.subscribe(self.CHANNEL)
+                await self._load()
+                async for message in pubsub.listen():
+                    event = orjson.loads(message["data"])
+                    if event.get("origin") != self.origin:
+                        self._apply(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("Shared state listener lost Redis (%s); retrying in 1 s", exc)
+                await asyncio.sleep(1)
+
+
+_state: LocalState | None = None
+
+
+def get_state() -> LocalState:
+    global _state
+    if _state is None:
+        from django.conf import settings
+
+        _state = RedisState() if settings.REDIS_URL else LocalState()
+    return _state
+
+
+def reset_state_for_tests() -> None:
+    global _state
+    _state = None
