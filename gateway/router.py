@@ -73,6 +73,9 @@ class TranslatingRelay(StreamRelay):
     def finish(self) -> bytes:
         return self._encode(self.decoder.finish()) + self.encoder.finish()
 
+    def failure(self, message: str) -> bytes | None:
+        return self.encoder.failure(message)
+
 
 def _gateway_headers(request: Request, target: Target) -> Headers:
     return [
@@ -118,6 +121,8 @@ async def _open(adapter: ChatAdapter, cred: Credential, call: ChatCall, passthro
 async def relay_chat(request: Request, send: Any, call: ChatCall, creds: Sequence[Credential], record: Record) -> None:
     adapter = get_adapter(call.target.provider.format)
     passthrough = adapter.format == call.client.native_provider_format
+    if not passthrough:
+        call.client.check_translatable(call.payload)
     last: ProviderError | None = None
     for index, cred in enumerate(creds):
         record.connection_id = cred.connection_id
@@ -242,7 +247,8 @@ async def _relay_stream(
         record.status_code = 502
         record.error = error.message
         request.finished = True
-        await send({"type": "http.response.body", "body": call.client.stream_error(error), "more_body": False})
+        ending = relay.failure(error.message) or call.client.stream_error(error)
+        await send({"type": "http.response.body", "body": ending, "more_body": False})
         return
     finally:
         if relay.usage is not None:

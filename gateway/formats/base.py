@@ -45,6 +45,12 @@ class StreamEncoder:
         """Bytes that close the stream normally (after the last chunk)."""
         raise NotImplementedError
 
+    def failure(self, message: str) -> bytes | None:
+        """The event that ends this stream after a mid-stream failure, when it depends on what was
+        sent so far (Responses: `response.failed` with the response id and next sequence number);
+        None: the client format's stateless `stream_error`."""
+        return None
+
 
 class ClientFormat:
     """One client wire format (OpenAI chat, Anthropic Messages, Responses, Gemini, Ollama)."""
@@ -73,6 +79,13 @@ class ClientFormat:
 
     def client_wants_stream_usage(self, payload: dict[str, Any]) -> bool:
         return True
+
+    def check_translatable(self, payload: dict[str, Any]) -> None:
+        """Raise a 400 naming what of the client's body only its native provider format can carry.
+
+        Called only when the request is translated, not passed through: `to_canonical` accepts
+        such features (a same-format provider gets them untouched) and leaves them out.
+        """
 
 
 def sse_event(data: object, event: str | None = None) -> bytes:

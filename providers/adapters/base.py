@@ -148,6 +148,11 @@ class StreamRelay:
         """Bytes that close the client's stream after the provider's stream ended normally."""
         raise NotImplementedError
 
+    def failure(self, message: str) -> bytes | None:
+        """The event that ends the client's stream after a mid-stream failure, when it depends on
+        what was relayed so far; None: the client format's stateless `stream_error`."""
+        return None
+
 
 class StreamDecoder:
     """Turns a provider's stream bytes into canonical (OpenAI chunk) dicts."""
