@@ -35,6 +35,8 @@ class Behaviour:
     reasoning_tokens: int | None = None
     tool_calls: list[dict[str, Any]] | None = None
     finish_reason: str | None = None
+    # Reasoning the answer starts with, in each format's own shape (e.g. an Anthropic thinking block).
+    thinking: str | None = None
 
 
 @dataclass(frozen=True)
