@@ -18,6 +18,7 @@ import os
 import platform
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -293,10 +294,22 @@ def meta(args: argparse.Namespace) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "litellm_version": None if args.skip_litellm else LITELLM_VERSION,
+        "gateway_commit": _git_describe(args.gateway_src),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
         "load": "wrk, 1 thread, fixed duration after a warm-up; streaming TTFB with an aiohttp client at c=1",
     }
+
+
+def _git_describe(src: Path) -> str | None:
+    """The commit the gateway ran from ("-dirty" with local changes), when `src` is a git checkout."""
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(src), "describe", "--always", "--dirty"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
