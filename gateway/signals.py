@@ -7,10 +7,17 @@ all invalidate alike.
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from .models import ApiKey
+from .models import ApiKey, Combo, ModelAlias, ResilienceProfile
 from .snapshot import snapshot_invalidate
 
 
 @receiver([post_save, post_delete], sender=ApiKey)
 def _api_key_changed(**_: object) -> None:
+    snapshot_invalidate()
+
+
+@receiver([post_save, post_delete], sender=ModelAlias)
+@receiver([post_save, post_delete], sender=Combo)
+@receiver([post_save, post_delete], sender=ResilienceProfile)
+def _routing_changed(**_: object) -> None:
     snapshot_invalidate()

@@ -13,7 +13,9 @@ import fnmatch
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from django.conf import settings
@@ -21,10 +23,10 @@ from django.db import transaction
 from django.db.models import F
 
 from providers.adapters.base import Credential
-from providers.catalog import Catalog, get_catalog
+from providers.catalog import Catalog
 from providers.crypto import SecretDecryptionError
 
-from .models import ApiKey, ConfigVersion
+from .models import ApiKey, Combo, ConfigVersion, ModelAlias, ResilienceProfile
 from .redis_client import get_async_redis, get_sync_redis, redis_configured
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,51 @@ class KeyEntry:
         return any(model == pattern or fnmatch.fnmatchcase(model, pattern) for pattern in self.allowed_models)
 
 
+@dataclass(frozen=True, slots=True)
+class ComboMember:
+    model: str  # "provider/model" or, when is_combo, the name of a nested combo
+    weight: int | None  # None when the member was written as a plain string
+    is_combo: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ComboEntry:
+    id: int
+    name: str
+    strategy: str
+    config: dict[str, Any]
+    members: tuple[ComboMember, ...]
+    is_active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ResilienceProfileEntry:
+    cooldown_base_seconds: float
+    cooldown_max_seconds: float
+    backoff_multiplier: float
+    breaker_failure_threshold: int
+    breaker_reset_seconds: float
+    breaker_half_open_probes: int
+    credit_error_cooldown_seconds: float
+
+    @classmethod
+    def from_row(cls, row: ResilienceProfile) -> ResilienceProfileEntry:
+        return cls(
+            cooldown_base_seconds=float(row.cooldown_base_seconds),
+            cooldown_max_seconds=float(row.cooldown_max_seconds),
+            backoff_multiplier=float(row.backoff_multiplier),
+            breaker_failure_threshold=int(row.breaker_failure_threshold),
+            breaker_reset_seconds=float(row.breaker_reset_seconds),
+            breaker_half_open_probes=int(row.breaker_half_open_probes),
+            credit_error_cooldown_seconds=float(row.credit_error_cooldown_seconds),
+        )
+
+
+def _default_profiles() -> dict[str, ResilienceProfileEntry]:
+    # An unsaved row carries the model's defaults; no database access.
+    return {"default": ResilienceProfileEntry.from_row(ResilienceProfile(auth_type="default"))}
+
+
 @dataclass(frozen=True)
 class Snapshot:
     version: int
@@ -60,10 +107,26 @@ class Snapshot:
     # The shared version token seen when this snapshot was built (Redis key or DB version).
     shared_token: str = ""
     built_at: float = field(default_factory=time.time)
+    # Exact aliases, and glob aliases most specific first (fewest wildcards, then longest).
+    aliases: dict[str, str] = field(default_factory=dict)
+    alias_globs: tuple[tuple[str, str], ...] = ()
+    # By name, in the operator's order (sort order, then name).
+    combos: dict[str, ComboEntry] = field(default_factory=dict)
+    # By auth type ("default", "apikey", "oauth"); "default" is always present.
+    profiles: dict[str, ResilienceProfileEntry] = field(default_factory=_default_profiles)
 
 
-def _build_models_body(catalog: Catalog, credentials: dict[str, tuple[Credential, ...]], created: int) -> bytes:
-    data = []
+def _build_models_body(
+    catalog: Catalog,
+    credentials: dict[str, tuple[Credential, ...]],
+    created: int,
+    combos: Iterable[ComboEntry] = (),
+) -> bytes:
+    data: list[dict[str, object]] = [
+        {"id": c.name, "object": "model", "created": created, "owned_by": "combo", "type": "chat"}
+        for c in combos
+        if c.is_active
+    ]
     for provider_id in credentials:
         provider = catalog.providers[provider_id]
         for model in provider.models:
@@ -106,11 +169,56 @@ def _credentials(catalog: Catalog) -> dict[str, tuple[Credential, ...]]:
     return {k: tuple(v) for k, v in result.items()}
 
 
+def _glob_specificity(pattern: str) -> tuple[int, int, str]:
+    return (pattern.count("*") + pattern.count("?"), -len(pattern), pattern)
+
+
+def _aliases() -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
+    exact: dict[str, str] = {}
+    globs: list[tuple[str, str]] = []
+    for row in ModelAlias.objects.order_by("alias"):
+        if "*" in row.alias or "?" in row.alias:
+            globs.append((row.alias, row.model))
+        else:
+            exact[row.alias] = row.model
+    globs.sort(key=lambda item: _glob_specificity(item[0]))
+    return exact, tuple(globs)
+
+
+def _combos() -> dict[str, ComboEntry]:
+    rows = list(Combo.objects.order_by("sort_order", "name"))
+    names = {row.name for row in rows}
+    result: dict[str, ComboEntry] = {}
+    for row in rows:
+        members = []
+        for raw in row.members or []:
+            model = raw.get("model", "") if isinstance(raw, dict) else str(raw)
+            weight = raw.get("weight", 0) if isinstance(raw, dict) else None
+            members.append(ComboMember(model=model, weight=weight, is_combo=model in names))
+        result[row.name] = ComboEntry(
+            id=row.pk,
+            name=row.name,
+            strategy=row.strategy,
+            config=dict(row.config or {}),
+            members=tuple(members),
+            is_active=row.is_active,
+        )
+    return result
+
+
+def _profiles() -> dict[str, ResilienceProfileEntry]:
+    profiles = _default_profiles()
+    profiles.update({row.auth_type: ResilienceProfileEntry.from_row(row) for row in ResilienceProfile.objects.all()})
+    return profiles
+
+
 def build_snapshot() -> Snapshot:
+    from providers.selectors import catalog_current
+
     # Read the version first: a change racing with this build leaves the version behind
     # and triggers another rebuild.
     version = ConfigVersion.objects.filter(pk=1).values_list("version", flat=True).first() or 0
-    catalog = get_catalog()
+    catalog = catalog_current()
     keys = {
         k.key_hash: KeyEntry(
             id=k.pk,
@@ -125,13 +233,19 @@ def build_snapshot() -> Snapshot:
         for k in ApiKey.objects.all()
     }
     credentials = _credentials(catalog)
+    aliases, alias_globs = _aliases()
+    combos = _combos()
     return Snapshot(
         version=version,
         shared_token=_read_shared_token_sync(version),
         catalog=catalog,
         keys_by_hash=keys,
         credentials=credentials,
-        models_body=_build_models_body(catalog, credentials, int(time.time())),
+        models_body=_build_models_body(catalog, credentials, int(time.time()), combos.values()),
+        aliases=aliases,
+        alias_globs=alias_globs,
+        combos=combos,
+        profiles=_profiles(),
     )
 
 

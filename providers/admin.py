@@ -1,5 +1,5 @@
-"""Admin for provider connections. The API key is a write-only password input; saving goes
-through the same services as the API."""
+"""Admin for provider connections, custom nodes and custom models. The API key is a
+write-only password input; saving goes through the same services as the API."""
 
 from __future__ import annotations
 
@@ -10,17 +10,29 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from gateway.admin import add_domain_error
 from gateway.api.errors import DomainError
+from gateway.selectors import provider_references
 
-from .models import ProviderConnection
+from .models import ProviderConnection, ProviderModel, ProviderNode
 from .selectors import provider_choices, provider_resolve
 from .services import (
     CONNECTION_EDITABLE_FIELDS,
+    NODE_EDITABLE_FIELDS,
+    PROVIDER_MODEL_EDITABLE_FIELDS,
     base_url_normalize,
     connection_create,
     connection_delete,
     connection_test,
     connection_update,
+    node_create,
+    node_delete,
+    node_update,
+    node_validate,
+    provider_model_delete,
+    provider_model_set,
+    provider_model_update,
+    provider_model_validate,
 )
 
 FORM_FIELDS = [
@@ -131,3 +143,122 @@ class ProviderConnectionAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{connection}: OK ({result.latency_ms} ms)", messages.SUCCESS)
             else:
                 self.message_user(request, f"{connection}: {result.error}", messages.WARNING)
+
+
+NODE_FORM_FIELDS = ["name", "prefix", "type", "api_type", "base_url", "chat_path", "models_path"]
+
+
+class ProviderNodeForm(forms.ModelForm):
+    class Meta:
+        model = ProviderNode
+        fields = NODE_FORM_FIELDS
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        probe = ProviderNode(pk=self.instance.pk, **{f: cleaned.get(f) or "" for f in NODE_FORM_FIELDS})
+        try:
+            node_validate(probe)
+        except DomainError as exc:
+            add_domain_error(self, exc)
+            return cleaned
+        cleaned.update({f: getattr(probe, f) for f in NODE_FORM_FIELDS})
+        return cleaned
+
+
+@admin.register(ProviderNode)
+class ProviderNodeAdmin(admin.ModelAdmin):
+    form = ProviderNodeForm
+    list_display = ("name", "prefix", "type", "api_type", "base_url", "updated_at")
+    list_filter = ("type", "api_type")
+    search_fields = ("name", "prefix", "base_url")
+    readonly_fields = ("created_at", "updated_at")
+
+    def save_model(self, request: HttpRequest, obj: ProviderNode, form: forms.ModelForm, change: bool) -> None:
+        data = {f: form.cleaned_data[f] for f in NODE_FORM_FIELDS if f in NODE_EDITABLE_FIELDS}
+        if change:
+            node_update(node=obj, data=data)
+            return
+        node = node_create(**data)
+        obj.pk = node.pk
+        obj.refresh_from_db()
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, Any, Any, list[str]]:
+        """Lists the connections and custom models that go with a node; aliases and combos
+        routing to it protect it from deletion."""
+        deleted, counts, perms, protected = super().get_deleted_objects(objs, request)
+        for node in objs:
+            deleted = [
+                *deleted,
+                *(f"Connection: {c}" for c in ProviderConnection.objects.filter(provider=node.prefix)),
+                *(f"Custom model: {m}" for m in ProviderModel.objects.filter(provider=node.prefix)),
+            ]
+            protected = [
+                *protected,
+                *(f"{ref} routes to {node.prefix}" for ref in provider_references(provider_id=node.prefix)),
+            ]
+        return deleted, counts, perms, protected
+
+    def delete_model(self, request: HttpRequest, obj: ProviderNode) -> None:
+        node_delete(node=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ProviderNode]) -> None:
+        for node in queryset:
+            node_delete(node=node)
+
+
+class ProviderModelForm(forms.ModelForm):
+    provider = forms.ChoiceField(choices=provider_choices)
+    supported_endpoints = forms.MultipleChoiceField(
+        choices=[(e, e) for e in ProviderModel.ENDPOINTS],
+        widget=forms.CheckboxSelectMultiple,
+        initial=["chat"],
+    )
+
+    class Meta:
+        model = ProviderModel
+        fields = ["provider", "model_id", "model_name", "api_format", "supported_endpoints"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        probe = ProviderModel(pk=self.instance.pk, **{f: cleaned.get(f) for f in self.Meta.fields})
+        probe.model_name = probe.model_name or ""
+        try:
+            provider_model_validate(probe)
+        except DomainError as exc:
+            add_domain_error(self, exc)
+            return cleaned
+        cleaned.update({f: getattr(probe, f) for f in self.Meta.fields})
+        return cleaned
+
+
+@admin.register(ProviderModel)
+class ProviderModelAdmin(admin.ModelAdmin):
+    form = ProviderModelForm
+    list_display = ("model_id", "provider", "model_name", "api_format", "endpoints_shown", "updated_at")
+    list_filter = ("provider", "api_format")
+    search_fields = ("model_id", "model_name", "provider")
+    readonly_fields = ("created_at", "updated_at")
+
+    @admin.display(description="Endpoints")
+    def endpoints_shown(self, obj: ProviderModel) -> str:
+        return ", ".join(obj.supported_endpoints or [])
+
+    def save_model(self, request: HttpRequest, obj: ProviderModel, form: forms.ModelForm, change: bool) -> None:
+        data = {f: form.cleaned_data[f] for f in PROVIDER_MODEL_EDITABLE_FIELDS}
+        if change:
+            provider_model_update(row=obj, data=data)
+            return
+        row, _ = provider_model_set(**data)
+        obj.pk = row.pk
+        obj.refresh_from_db()
+
+    def delete_model(self, request: HttpRequest, obj: ProviderModel) -> None:
+        provider_model_delete(row=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ProviderModel]) -> None:
+        for row in queryset:
+            provider_model_delete(row=row)

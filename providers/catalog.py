@@ -6,13 +6,16 @@ an entry there, not code. Loaded once per process.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+log = logging.getLogger(__name__)
 CATALOG_PATH = Path(__file__).resolve().parent / "catalog.json"
 
 # Wire formats an adapter exists for (see providers/adapters).
@@ -30,6 +33,11 @@ class ModelInfo:
     dimensions: int | None = None
     # USD per 1M tokens (input, output, cached, reasoning, cacheCreation), per image, per audio second.
     price: dict[str, float] = field(default_factory=dict)
+    # Operator-added models (/api/provider-models): "responses" forces the Responses API for
+    # this model; `endpoints` lists the /v1 endpoints it serves (chat, embeddings, images, audio).
+    custom: bool = False
+    api_format: str = ""
+    endpoints: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,10 @@ class ProviderInfo:
     aliases: tuple[str, ...] = ()
     models: tuple[ModelInfo, ...] = ()
     headers: dict[str, str] = field(default_factory=dict)
+    # Custom nodes (/api/provider-nodes) may override the format's default paths, e.g. "/v2/chat".
+    chat_path: str = ""
+    models_path: str = ""
+    is_node: bool = False
 
     def model(self, model_id: str) -> ModelInfo | None:
         for model in self.models:
@@ -61,6 +73,42 @@ class Catalog:
         key = name.lower()
         provider_id = self.aliases.get(key, key)
         return self.providers.get(provider_id)
+
+    def with_additions(
+        self, *, providers: Iterable[ProviderInfo] = (), models: Mapping[str, Iterable[ModelInfo]] | None = None
+    ) -> Catalog:
+        """A new catalog with extra providers (custom nodes) and models (custom models).
+
+        A custom model replaces the catalog model of the same id but keeps its context length,
+        dimensions and prices. An extra provider whose id is already a provider id or alias is
+        skipped: the shipped catalog wins.
+        """
+        merged = dict(self.providers)
+        for info in providers:
+            if info.id in merged or info.id in self.aliases:
+                log.warning("Custom provider %r collides with the catalog; skipped", info.id)
+                continue
+            merged[info.id] = info
+        for provider_id, extra in (models or {}).items():
+            provider = merged.get(provider_id)
+            if provider is None:
+                continue
+            by_id = {m.id: m for m in provider.models}
+            for model in extra:
+                shipped = by_id.get(model.id)
+                by_id[model.id] = _overlay(shipped, model) if shipped else model
+            merged[provider_id] = replace(provider, models=tuple(by_id.values()))
+        return Catalog(version=self.version, providers=merged, aliases=dict(self.aliases))
+
+
+def _overlay(shipped: ModelInfo, custom: ModelInfo) -> ModelInfo:
+    return replace(
+        custom,
+        name=custom.name or shipped.name,
+        context_length=custom.context_length or shipped.context_length,
+        dimensions=custom.dimensions or shipped.dimensions,
+        price=custom.price or shipped.price,
+    )
 
 
 class CatalogError(ValueError):

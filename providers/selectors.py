@@ -1,4 +1,5 @@
-"""Reads of the providers app: the catalog as seen by operators, connections, upstream model lists."""
+"""Reads of the providers app: the catalog as seen by operators (shipped catalog + custom nodes
+and models), connections, upstream model lists."""
 
 from __future__ import annotations
 
@@ -14,23 +15,123 @@ from django.db.models import QuerySet
 from gateway.api.errors import InvalidInput, NotFound, UpstreamFailed
 
 from .adapters.base import auth_headers
-from .catalog import ProviderInfo, get_catalog
-from .models import ProviderConnection
+from .catalog import Catalog, ModelInfo, ProviderInfo, get_catalog
+from .models import ProviderConnection, ProviderModel, ProviderNode
 from .outbound import close_session, fetch
 
 UPSTREAM_TIMEOUT = 15.0
 
 
+# Node type/apiType -> (wire format, auth style, fixed headers, default chat path).
+_NODE_WIRE: dict[tuple[str, str], tuple[str, str, dict[str, str], str]] = {
+    (ProviderNode.TYPE_OPENAI, ProviderNode.API_CHAT): ("openai", "bearer", {}, "/chat/completions"),
+    (ProviderNode.TYPE_OPENAI, ProviderNode.API_RESPONSES): ("responses", "bearer", {}, "/responses"),
+    (ProviderNode.TYPE_ANTHROPIC, ProviderNode.API_CHAT): (
+        "anthropic",
+        "x-api-key",
+        {"anthropic-version": "2023-06-01"},
+        "/messages",
+    ),
+}
+# supportedEndpoints entry -> catalog model type; a model's type is its first endpoint's.
+_ENDPOINT_TYPES = {"chat": "chat", "embeddings": "embedding", "images": "image", "audio": "audio"}
+
+
+def node_wire(*, type_: str, api_type: str) -> tuple[str, str, dict[str, str], str]:
+    return _NODE_WIRE[(type_, api_type)]
+
+
+def node_provider_info(node: ProviderNode) -> ProviderInfo:
+    """The catalog provider a node is to the data plane: id = its prefix."""
+    wire_format, auth, headers, _ = node_wire(type_=node.type, api_type=node.api_type)
+    return ProviderInfo(
+        id=node.prefix,
+        name=node.name,
+        format=wire_format,
+        base_url=node.base_url.rstrip("/"),
+        auth=auth,
+        headers=dict(headers),
+        chat_path=node.chat_path,
+        models_path=node.models_path,
+        is_node=True,
+    )
+
+
+def custom_model_info(row: ProviderModel) -> ModelInfo:
+    endpoints = tuple(row.supported_endpoints or ["chat"])
+    return ModelInfo(
+        id=row.model_id,
+        type=_ENDPOINT_TYPES.get(endpoints[0], "chat"),
+        name=row.model_name,
+        custom=True,
+        api_format=row.api_format,
+        endpoints=endpoints,
+    )
+
+
+def catalog_current() -> Catalog:
+    """The shipped catalog plus custom nodes (as providers) and custom models.
+
+    The snapshot serves this to the data plane; the control plane validates against it.
+    """
+    models: dict[str, list[ModelInfo]] = {}
+    for row in ProviderModel.objects.order_by("provider", "model_id"):
+        models.setdefault(row.provider, []).append(custom_model_info(row))
+    nodes = [node_provider_info(node) for node in ProviderNode.objects.order_by("prefix")]
+    return get_catalog().with_additions(providers=nodes, models=models)
+
+
 def provider_resolve(*, name: str) -> ProviderInfo:
-    """A catalog provider by id or alias; InvalidInput naming it when unknown."""
-    info = get_catalog().resolve_provider(name.strip()) if name.strip() else None
+    """A provider by catalog id, alias or node prefix, or a node by its numeric id.
+
+    InvalidInput naming it when unknown.
+    """
+    name = name.strip()
+    if name.isdigit():
+        node = ProviderNode.objects.filter(pk=int(name)).first() if len(name) <= 18 else None
+        if node is None:
+            raise InvalidInput(
+                f"Unknown provider {name!r}: no provider node has id {name} "
+                "(give a provider id, alias or node prefix as a string, or an existing node id)",
+                field="provider",
+            )
+        name = node.prefix
+    info = catalog_current().resolve_provider(name) if name else None
     if info is None:
         raise InvalidInput(f"Unknown provider {name!r}", field="provider")
     return info
 
 
 def provider_choices() -> list[tuple[str, str]]:
-    return sorted(((p.id, f"{p.name} ({p.id})") for p in get_catalog().providers.values()), key=lambda c: c[0])
+    def label(p: ProviderInfo) -> str:
+        return f"{p.name} ({p.id}, custom node)" if p.is_node else f"{p.name} ({p.id})"
+
+    return sorted(((p.id, label(p)) for p in catalog_current().providers.values()), key=lambda c: c[0])
+
+
+def node_list() -> QuerySet[ProviderNode]:
+    return ProviderNode.objects.order_by("prefix")
+
+
+def node_get(*, node_id: int) -> ProviderNode:
+    node = ProviderNode.objects.filter(pk=node_id).first()
+    if node is None:
+        raise NotFound(f"Provider node {node_id} not found")
+    return node
+
+
+def provider_model_list(*, provider: str | None = None) -> QuerySet[ProviderModel]:
+    """Custom models, of one provider (id, alias or node prefix) when given."""
+    queryset = ProviderModel.objects.order_by("provider", "model_id")
+    return queryset.filter(provider=provider_resolve(name=provider).id) if provider is not None else queryset
+
+
+def provider_model_get(*, provider: str, model_id: str) -> ProviderModel:
+    info = provider_resolve(name=provider)
+    row = ProviderModel.objects.filter(provider=info.id, model_id=model_id).first()
+    if row is None:
+        raise NotFound(f"Custom model {info.id}/{model_id} not found")
+    return row
 
 
 def connection_list(*, provider: str | None = None) -> QuerySet[ProviderConnection]:
@@ -84,7 +185,7 @@ def upstream_models_request(*, provider: ProviderInfo, api_key: str, base_url: s
 
     Runs on a private event loop, so it neither blocks nor borrows the data plane's loop.
     """
-    url = f"{(base_url or provider.base_url).rstrip('/')}/models"
+    url = f"{(base_url or provider.base_url).rstrip('/')}{provider.models_path or '/models'}"
     return async_to_sync(_get, force_new_loop=True)(url, auth_headers(provider, api_key))
 
 

@@ -3,9 +3,15 @@ from django.dispatch import receiver
 
 from gateway.snapshot import snapshot_invalidate
 
-from .models import ProviderConnection
+from .models import ProviderConnection, ProviderModel, ProviderNode
 
 
 @receiver([post_save, post_delete], sender=ProviderConnection)
 def _connection_changed(**_: object) -> None:
+    snapshot_invalidate()
+
+
+@receiver([post_save, post_delete], sender=ProviderNode)
+@receiver([post_save, post_delete], sender=ProviderModel)
+def _custom_provider_changed(**_: object) -> None:
     snapshot_invalidate()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from rest_framework import serializers
 
-from gateway.models import ApiKey
+from gateway.models import ApiKey, Combo, ResilienceProfile
 
-from .fields import StrictBooleanField, StrictCharField, StrictIntegerField, StrictSerializer
+from .fields import StrictBooleanField, StrictCharField, StrictFloatField, StrictIntegerField, StrictSerializer
 
 MAX_ALLOWED_MODELS = 1000
 
@@ -50,3 +53,66 @@ class ApiKeyInput(StrictSerializer):
 class LoginInput(StrictSerializer):
     username = StrictCharField(max_length=150, required=False, default="admin")
     password = StrictCharField(max_length=1024, trim_whitespace=False)
+
+
+class AliasInput(StrictSerializer):
+    alias = StrictCharField(max_length=200)
+    model = StrictCharField(max_length=300)
+
+
+class ComboOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    models = serializers.JSONField(source="members")
+    strategy = serializers.CharField()
+    config = serializers.JSONField()
+    isActive = serializers.BooleanField(source="is_active")
+    sortOrder = serializers.IntegerField(source="sort_order")
+    createdAt = serializers.DateTimeField(source="created_at")
+    updatedAt = serializers.DateTimeField(source="updated_at")
+
+
+class ComboInput(StrictSerializer):
+    """Create, or (partial=True) update, a combo. Members are checked by the service."""
+
+    ignored_fields = frozenset({"id", "createdAt", "updatedAt"})
+
+    name = StrictCharField(max_length=100)
+    models = serializers.ListField(source="members", child=serializers.JSONField())
+    strategy = serializers.ChoiceField(choices=[s for s, _ in Combo.STRATEGIES], required=False)
+    config = serializers.DictField(required=False)
+    isActive = StrictBooleanField(source="is_active", required=False)
+    sortOrder = StrictIntegerField(source="sort_order", min_value=-(2**31), max_value=2**31 - 1, required=False)
+
+
+class ResilienceProfileOutput(serializers.Serializer):
+    cooldownBaseSeconds = serializers.FloatField(source="cooldown_base_seconds")
+    cooldownMaxSeconds = serializers.FloatField(source="cooldown_max_seconds")
+    backoffMultiplier = serializers.FloatField(source="backoff_multiplier")
+    breakerFailureThreshold = serializers.IntegerField(source="breaker_failure_threshold")
+    breakerResetSeconds = serializers.FloatField(source="breaker_reset_seconds")
+    breakerHalfOpenProbes = serializers.IntegerField(source="breaker_half_open_probes")
+    creditErrorCooldownSeconds = serializers.FloatField(source="credit_error_cooldown_seconds")
+    updatedAt = serializers.DateTimeField(source="updated_at", allow_null=True)
+
+
+class ResilienceProfileInput(StrictSerializer):
+    """A partial profile; ranges are checked by the service."""
+
+    ignored_fields = frozenset({"updatedAt"})
+
+    cooldownBaseSeconds = StrictFloatField(source="cooldown_base_seconds", required=False)
+    cooldownMaxSeconds = StrictFloatField(source="cooldown_max_seconds", required=False)
+    backoffMultiplier = StrictFloatField(source="backoff_multiplier", required=False)
+    breakerFailureThreshold = StrictIntegerField(source="breaker_failure_threshold", required=False)
+    breakerResetSeconds = StrictFloatField(source="breaker_reset_seconds", required=False)
+    breakerHalfOpenProbes = StrictIntegerField(source="breaker_half_open_probes", required=False)
+    creditErrorCooldownSeconds = StrictFloatField(source="credit_error_cooldown_seconds", required=False)
+
+
+class ResilienceInput(StrictSerializer):
+    profiles = serializers.DictField(child=ResilienceProfileInput())
+
+
+def profiles_body(profiles: Iterable[ResilienceProfile]) -> dict[str, Any]:
+    return {"profiles": {p.auth_type: ResilienceProfileOutput(p).data for p in profiles}}

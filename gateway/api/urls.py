@@ -10,4 +10,8 @@ urlpatterns = [
     *route("keys", views.ApiKeyListApi.as_view(), "api-keys"),
     *route("keys/<id:key_id>", views.ApiKeyDetailApi.as_view(), "api-key-detail"),
     *route("monitoring/health", views.HealthApi.as_view(), "api-health"),
+    *route("models/alias", views.AliasApi.as_view(), "api-model-alias"),
+    *route("combos", views.ComboListApi.as_view(), "api-combos"),
+    *route("combos/<id:combo_id>", views.ComboDetailApi.as_view(), "api-combo-detail"),
+    *route("resilience", views.ResilienceApi.as_view(), "api-resilience"),
 ]

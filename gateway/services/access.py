@@ -1,4 +1,4 @@
-"""Writes of the gateway app: API keys, operator login, the admin user.
+"""Writes about access: API keys, operator login, the admin user.
 
 Snapshot invalidation happens in model signals (gateway/signals.py), not here.
 """
@@ -15,9 +15,9 @@ from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest
 
-from .api.errors import AuthenticationFailed, InvalidInput, TooManyAttempts
-from .keys import generate_api_key, hash_api_key, visible_prefix
-from .models import ApiKey
+from ..api.errors import AuthenticationFailed, InvalidInput, TooManyAttempts
+from ..keys import generate_api_key, hash_api_key, visible_prefix
+from ..models import ApiKey
 
 API_KEY_EDITABLE_FIELDS = frozenset(
     {"name", "scope", "is_active", "allowed_models", "max_requests_per_minute", "max_requests_per_day", "no_log"}

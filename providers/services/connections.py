@@ -1,4 +1,4 @@
-"""Writes of the providers app: connections (credentials) and live checks against providers.
+"""Writes of provider connections (credentials) and live checks against providers.
 
 Snapshot invalidation happens in model signals (providers/signals.py), not here.
 """
@@ -15,10 +15,10 @@ from django.utils import timezone
 
 from gateway.api.errors import InvalidInput
 
-from .catalog import ProviderInfo
-from .crypto import SecretDecryptionError
-from .models import ProviderConnection
-from .selectors import provider_resolve, upstream_error_message, upstream_models_request
+from ..catalog import ProviderInfo
+from ..crypto import SecretDecryptionError
+from ..models import ProviderConnection
+from ..selectors import provider_resolve, upstream_error_message, upstream_models_request
 
 CONNECTION_EDITABLE_FIELDS = frozenset(
     {"provider", "name", "api_key", "base_url", "priority", "is_active", "default_model", "provider_specific_data"}
