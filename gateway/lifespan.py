@@ -4,6 +4,7 @@ flush the recorder, so a graceful restart loses no usage record."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from typing import Any
 
@@ -13,6 +14,18 @@ from .recorder import recorder
 from .snapshot import get_snapshot
 
 log = logging.getLogger(__name__)
+
+
+def _tune_gc() -> None:
+    """Keep full garbage collections off the request path's tail latency.
+
+    Everything loaded at start-up (Django, the catalog, the snapshot) lives as long as the
+    process: freezing it takes it out of every later collection. The young-generation
+    threshold is raised because each request allocates a few hundred short-lived objects.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
 
 
 async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -25,6 +38,7 @@ async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 log.error("Could not load the configuration snapshot at start-up: %s", exc)
                 await send({"type": "lifespan.startup.failed", "message": str(exc)})
                 return
+            _tune_gc()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await close_session()
