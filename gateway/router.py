@@ -247,7 +247,9 @@ async def _relay_stream(
         record.status_code = 502
         record.error = error.message
         request.finished = True
-        ending = relay.failure(error.message) or call.client.stream_error(error)
+        ending = relay.failure(error.message)
+        if ending is None:
+            ending = call.client.stream_error(error)
         await send({"type": "http.response.body", "body": ending, "more_body": False})
         return
     finally:
