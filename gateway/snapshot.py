@@ -275,7 +275,8 @@ def _rebuild() -> Snapshot:
 
 async def get_snapshot() -> Snapshot:
     snap = _state.snapshot
-    if snap is not None and not _state.dirty:
+    # A rebuild in progress (lock held) has already cleared `dirty`: wait for its result.
+    if snap is not None and not _state.dirty and not _state.lock.locked():
         return snap
     loop = asyncio.get_running_loop()
     if loop not in _state.pollers:
