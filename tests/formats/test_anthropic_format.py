@@ -395,7 +395,7 @@ def test_text_stream_is_exactly_the_messages_sequence() -> None:
             chunk(None, usage={"prompt_tokens": 9, "completion_tokens": 2}),
         ]
     )
-    start = {
+    start: dict[str, Any] = {
         "id": "msg_1",
         "type": "message",
         "role": "assistant",
