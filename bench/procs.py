@@ -186,3 +186,41 @@ def worker_pids(pid: int) -> list[int]:
 
 def workers_rss_mb(pid: int) -> float:
     return sum(rss_kb(p) for p in worker_pids(pid)) / 1024
+
+
+# --- noise -------------------------------------------------------------------------------
+
+
+def _busy_cpu_seconds() -> float:
+    """CPU time the whole machine spent busy since boot (all cores), from /proc/stat."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    """CPU time of this process and of every child it has reaped (wrk, the servers)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+class OtherLoad:
+    """How much of the machine other processes used while the benchmark ran (a noise gauge).
+
+    Read `share()` after every started process has been stopped and reaped.
+    """
+
+    def __init__(self) -> None:
+        self.busy = _busy_cpu_seconds()
+        self.own = _own_cpu_seconds()
+        self.started = time.monotonic()
+
+    def share(self) -> tuple[float, float]:
+        """(CPU-seconds used by others, their share of all CPU time available in the run)."""
+        others = (_busy_cpu_seconds() - self.busy) - (_own_cpu_seconds() - self.own)
+        available = (time.monotonic() - self.started) * (os.cpu_count() or 1)
+        return max(0.0, others), max(0.0, others) / available if available else 0.0

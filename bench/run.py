@@ -29,7 +29,7 @@ if __package__ in (None, ""):  # run as a script: make the `bench` package impor
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import loadgen, report
-from bench.procs import Processes, log, workers_rss_mb
+from bench.procs import OtherLoad, Processes, log, workers_rss_mb
 from bench.targets import (
     BENCH_DIR,
     LITELLM_VERSION,
@@ -324,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     work_dir = Path(tempfile.mkdtemp(prefix="omniroute-bench-"))
     bench = Bench(args, procs, work_dir)
     started = time.monotonic()
+    other_load = OtherLoad()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     ok = False
     try:
@@ -345,6 +346,13 @@ def main(argv: list[str] | None = None) -> int:
             log(f"data and logs kept in {work_dir}")
     bench.results["meta"]["elapsed_s"] = round(time.monotonic() - started, 1)
     bench.results["meta"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    other_cpu_s, other_share = other_load.share()
+    bench.results["meta"]["cpu_seconds_used_by_other_processes"] = round(other_cpu_s, 1)
+    if other_share > 0.10:
+        bench.results["notes"].append(
+            f"other processes used {other_share:.0%} of the machine's CPU during the run ({other_cpu_s:.0f} CPU-s): "
+            "the numbers are noisy; re-run on a quiet machine before deciding on them"
+        )
     table, path = report.finish(bench.results, args.results_dir, stamp)
     print(table)
     print(f"\nResults: {path}")
