@@ -6,11 +6,12 @@ The secret is shown once, in a message right after creation; the hash is never s
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from typing import Any, TypeVar
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from .api.errors import DomainError
@@ -35,6 +36,8 @@ from .services import (
     resilience_profiles_update,
 )
 from .services.resilience import PROFILE_RULES
+
+ModelT = TypeVar("ModelT", bound=Model)
 
 admin.site.site_header = "OmniRoute administration"
 admin.site.site_title = "OmniRoute"
@@ -105,6 +108,15 @@ def add_domain_error(form: forms.BaseForm, exc: DomainError, fields: dict[str, s
     form.add_error(name if name in form.fields else None, exc.message)
 
 
+def with_values(instance: ModelT, cleaned: dict[str, Any]) -> ModelT:
+    """A copy of the form's instance with the cleaned values, for a service to validate
+    without touching the instance the admin will save."""
+    probe = copy.copy(instance)
+    for field, value in cleaned.items():
+        setattr(probe, field, value)
+    return probe
+
+
 class ModelAliasForm(forms.ModelForm):
     class Meta:
         model = ModelAlias
@@ -160,7 +172,7 @@ class ComboForm(forms.ModelForm):
         cleaned = super().clean() or {}
         if self.errors:
             return cleaned
-        probe = Combo(pk=self.instance.pk, **{f: cleaned.get(f) for f in COMBO_FORM_FIELDS})
+        probe = with_values(self.instance, cleaned)
         probe.config = probe.config if probe.config is not None else {}
         try:
             combo_validate(probe)
@@ -225,7 +237,7 @@ class ResilienceProfileForm(forms.ModelForm):
         if self.errors:
             return cleaned
         try:
-            resilience_profile_validate(ResilienceProfile(**{f: cleaned.get(f) for f in self.Meta.fields}))
+            resilience_profile_validate(with_values(self.instance, cleaned))
         except DomainError as exc:
             add_domain_error(self, exc)
         return cleaned

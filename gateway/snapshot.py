@@ -107,7 +107,7 @@ class Snapshot:
     # The shared version token seen when this snapshot was built (Redis key or DB version).
     shared_token: str = ""
     built_at: float = field(default_factory=time.time)
-    # Exact aliases, and glob aliases most specific first (fewest wildcards, then longest).
+    # Exact aliases, and glob aliases most specific first (most literal characters, then fewest wildcards).
     aliases: dict[str, str] = field(default_factory=dict)
     alias_globs: tuple[tuple[str, str], ...] = ()
     # By name, in the operator's order (sort order, then name).
@@ -170,7 +170,12 @@ def _credentials(catalog: Catalog) -> dict[str, tuple[Credential, ...]]:
 
 
 def _glob_specificity(pattern: str) -> tuple[int, int, str]:
-    return (pattern.count("*") + pattern.count("?"), -len(pattern), pattern)
+    """Sort key, most specific first: most literal characters, then fewest wildcards.
+
+    Counting literals first keeps a catch-all "*" behind "claude-*-sonnet-*".
+    """
+    wildcards = pattern.count("*") + pattern.count("?")
+    return (-(len(pattern) - wildcards), wildcards, pattern)
 
 
 def _aliases() -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:

@@ -10,7 +10,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from gateway.admin import add_domain_error
+from gateway.admin import add_domain_error, with_values
 from gateway.api.errors import DomainError
 from gateway.selectors import provider_references
 
@@ -157,7 +157,7 @@ class ProviderNodeForm(forms.ModelForm):
         cleaned = super().clean() or {}
         if self.errors:
             return cleaned
-        probe = ProviderNode(pk=self.instance.pk, **{f: cleaned.get(f) or "" for f in NODE_FORM_FIELDS})
+        probe = with_values(self.instance, {f: cleaned.get(f) or "" for f in NODE_FORM_FIELDS})
         try:
             node_validate(probe)
         except DomainError as exc:
@@ -224,7 +224,7 @@ class ProviderModelForm(forms.ModelForm):
         cleaned = super().clean() or {}
         if self.errors:
             return cleaned
-        probe = ProviderModel(pk=self.instance.pk, **{f: cleaned.get(f) for f in self.Meta.fields})
+        probe = with_values(self.instance, cleaned)
         probe.model_name = probe.model_name or ""
         try:
             provider_model_validate(probe)

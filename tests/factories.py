@@ -9,8 +9,8 @@ from django.contrib.auth.models import User
 from factory.django import DjangoModelFactory, Password
 
 from gateway.keys import generate_api_key, hash_api_key, visible_prefix
-from gateway.models import ApiKey
-from providers.models import ProviderConnection
+from gateway.models import ApiKey, Combo, ModelAlias
+from providers.models import ProviderConnection, ProviderModel, ProviderNode
 
 ADMIN_PASSWORD = "correct horse battery staple"
 
@@ -72,3 +72,42 @@ class ProviderConnectionFactory(DjangoModelFactory[ProviderConnection]):
         connection = cls._build(model_class, *args, **kwargs)
         connection.save()
         return connection
+
+
+class ModelAliasFactory(DjangoModelFactory[ModelAlias]):
+    class Meta:
+        model = ModelAlias
+
+    alias = factory.Sequence(lambda n: f"alias-{n}")
+    model = "openai/gpt-4o-mini"
+
+
+class ComboFactory(DjangoModelFactory[Combo]):
+    """A combo row as stored; it skips the service's validation, so keep members sensible."""
+
+    class Meta:
+        model = Combo
+
+    name = factory.Sequence(lambda n: f"combo-{n}")
+    members = factory.LazyFunction(lambda: ["openai/gpt-4o-mini", "groq/llama-3.3-70b-versatile"])
+    strategy = "priority"
+    sort_order = factory.Sequence(lambda n: n)
+
+
+class ProviderNodeFactory(DjangoModelFactory[ProviderNode]):
+    class Meta:
+        model = ProviderNode
+
+    name = factory.Sequence(lambda n: f"Node {n}")
+    prefix = factory.Sequence(lambda n: f"node{n}")
+    type = ProviderNode.TYPE_OPENAI
+    api_type = ProviderNode.API_CHAT
+    base_url = "http://127.0.0.1:9/v1"
+
+
+class ProviderModelFactory(DjangoModelFactory[ProviderModel]):
+    class Meta:
+        model = ProviderModel
+
+    provider = "openai"
+    model_id = factory.Sequence(lambda n: f"custom-model-{n}")

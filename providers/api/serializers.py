@@ -16,7 +16,7 @@ from providers.services import ProbeResult
 class ProviderRefField(StrictCharField):
     """A provider id, alias or node prefix (a string), or a node's numeric id."""
 
-    default_error_messages = {"invalid": "Must be a provider id, alias or node prefix, or a node id."}
+    default_error_messages = {"invalid": "Must be a string (provider id, alias or node prefix) or a node id."}
 
     def to_internal_value(self, data: Any) -> str:
         if isinstance(data, int) and not isinstance(data, bool) and data > 0:
