@@ -281,6 +281,10 @@ class ResponsesStreamEncoder(StreamEncoder):
             out.extend(self._reasoning(delta["reasoning_content"]))
         if delta.get("thinking_signature"):
             out.extend(self._signature(delta["thinking_signature"]))
+        if delta.get("thinking_blocks"):
+            # Whole blocks (e.g. Anthropic's redacted thinking): a reasoning item of their own, no text.
+            out.extend(self._close_current())
+            out.extend(self._whole_reasoning("", encode_reasoning(list(delta["thinking_blocks"]), {})))
         text = delta.get("content") or delta.get("refusal")
         if isinstance(text, str) and text:
             out.extend(self._text(text))

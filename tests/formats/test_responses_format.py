@@ -371,3 +371,16 @@ def test_stateless_stream_error_event() -> None:
     assert events == [
         ("error", {"type": "error", "code": "server_error", "message": "boom", "param": None, "sequence_number": 0})
     ]
+
+
+def test_whole_thinking_blocks_get_their_own_reasoning_item() -> None:
+    redacted = {"type": "redacted_thinking", "data": "opaque"}
+    events = parse_sse_strictly(
+        encode([chunk({"thinking_blocks": [redacted]}), chunk({"content": "ok"}), chunk({}, "stop")])
+    )
+    final = sdk_final_response(events)
+
+    reasoning = final.output[0]
+    assert reasoning.type == "reasoning" and reasoning.summary == []
+    assert decode_reasoning(reasoning.encrypted_content) == ([redacted], {})
+    assert final.output_text == "ok"
