@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from .errors import GatewayError
@@ -51,7 +51,7 @@ class Request:
             headers[name] = value  # ASGI servers give lower-case names
         self.headers = headers
         rid = headers.get(b"x-request-id")
-        self.request_id: bytes = rid if rid and _SAFE_REQUEST_ID.match(rid) else uuid.uuid4().hex.encode()
+        self.request_id: bytes = rid if rid and _SAFE_REQUEST_ID.match(rid) else os.urandom(16).hex().encode()
         self.disconnected = False
         self.finished = False
         self.response_started = False
