@@ -42,7 +42,7 @@ async def serve_chat(
 ) -> None:
     """Everything after parsing, for every chat-like endpoint."""
     fmt = get_client_format(client)
-    canonical = fmt.to_canonical(payload)
+    canonical = fmt.validate(payload)
     record.stream = stream
     record.model = model
     snap = await get_snapshot()

@@ -43,7 +43,7 @@ class ChatCall:
 
     client: ClientFormat
     payload: dict[str, Any]
-    canonical: dict[str, Any]
+    canonical: dict[str, Any] | None  # None until needed (see ClientFormat.validate)
     target: Target
     stream: bool
 
@@ -106,6 +106,7 @@ async def _open(adapter: ChatAdapter, cred: Credential, call: ChatCall, passthro
     if passthrough:
         upstream = adapter.passthrough_request(cred, model_id, call.payload, stream=call.stream)
     else:
+        assert call.canonical is not None
         upstream = adapter.chat_request(cred, model_id, call.canonical, stream=call.stream)
     try:
         async with asyncio.timeout(settings.UPSTREAM_FIRST_BYTE_TIMEOUT):
@@ -123,6 +124,8 @@ async def relay_chat(request: Request, send: Any, call: ChatCall, creds: Sequenc
     passthrough = adapter.format == call.client.native_provider_format
     if not passthrough:
         call.client.check_translatable(call.payload)
+        if call.canonical is None:
+            call.canonical = call.client.to_canonical(call.payload)
     last: ProviderError | None = None
     for index, cred in enumerate(creds):
         record.connection_id = cred.connection_id

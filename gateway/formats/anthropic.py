@@ -535,6 +535,12 @@ class AnthropicMessagesFormat(ClientFormat):
         validate_messages_request(payload)
         return _Translation().request(payload)
 
+    def validate(self, payload: dict[str, Any]) -> Canonical | None:
+        # Claude Code bodies run to hundreds of KB: the passthrough to an Anthropic provider
+        # should only pay for validation, the router translates when it has to.
+        validate_messages_request(payload)
+        return None
+
     def check_translatable(self, payload: dict[str, Any]) -> None:
         """400 naming the features an Anthropic-format provider would understand but this target cannot."""
         translation = _Translation()

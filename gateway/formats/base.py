@@ -64,6 +64,11 @@ class ClientFormat:
         """Validate the client's body (GatewayError 400 naming the field) and return canonical."""
         raise NotImplementedError
 
+    def validate(self, payload: dict[str, Any]) -> Canonical | None:
+        """Validate the client's body before routing. None defers `to_canonical` until the call
+        turns out to be translated, so a passthrough never pays for a translation."""
+        return self.to_canonical(payload)
+
     def render_response(self, response: Canonical) -> bytes:
         raise NotImplementedError
 
