@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
-from providers.selectors import provider_resolve
+from providers.catalog import Catalog
+from providers.selectors import catalog_current
 
-from ..api.errors import DomainError, InvalidInput
+from ..api.errors import InvalidInput
 from ..models import Combo, ModelAlias
 
 # No "/" (a name with a slash is provider/model, never looked up as an alias) and no
@@ -15,16 +16,15 @@ ALIAS_RE = re.compile(r"^[^\s/\[\]\x00-\x1f\x7f]{1,200}$")
 TARGET_RE = re.compile(r"^[^\s\x00-\x1f\x7f]{1,300}$")
 
 
-def provider_model_check(value: str, *, field: str) -> str:
-    """`value` stripped, if it is `provider/model` with a known provider (id, alias or node prefix)."""
+def provider_model_check(value: str, *, field: str, catalog: Catalog | None = None) -> str:
+    """`value` stripped, if it is `provider/model` with a known provider (id, alias or node
+    prefix, as the data plane resolves it; a node's numeric id is not a prefix)."""
     value = value.strip()
     provider, slash, model = value.partition("/")
     if not TARGET_RE.match(value) or not slash or not provider or not model:
         raise InvalidInput(f"{field}: {value[:100]!r} is not provider/model, e.g. openai/gpt-4o", field=field)
-    try:
-        provider_resolve(name=provider)
-    except DomainError as exc:
-        raise InvalidInput(f"{field}: unknown provider {provider!r} in {value[:100]!r}", field=field) from exc
+    if (catalog or catalog_current()).resolve_provider(provider) is None:
+        raise InvalidInput(f"{field}: unknown provider {provider!r} in {value[:100]!r}", field=field)
     return value
 
 

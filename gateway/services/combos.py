@@ -15,6 +15,9 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Max
 
+from providers.catalog import Catalog
+from providers.selectors import catalog_current
+
 from ..api.errors import InvalidInput
 from ..models import Combo, ModelAlias
 from ..selectors import combo_referrers
@@ -49,7 +52,7 @@ def _clean_config(config: Any) -> dict[str, int]:
     return dict(config)
 
 
-def _clean_member(raw: Any, *, index: int, combo_names: set[str]) -> str | dict[str, Any]:
+def _clean_member(raw: Any, *, index: int, combo_names: set[str], catalog: Catalog) -> str | dict[str, Any]:
     """One member, normalised: a string, or {"model", "weight"} with weight 0..100 (default 0)."""
     field = f"models[{index}]"
     if isinstance(raw, dict):
@@ -61,14 +64,12 @@ def _clean_member(raw: Any, *, index: int, combo_names: set[str]) -> str | dict[
         weight = raw.get("weight", 0)
         if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
             raise InvalidInput(f"{field}.weight must be an integer from 0 to 100", field=f"{field}.weight")
-        return {
-            "model": _clean_model(raw.get("model"), field=f"{field}.model", combo_names=combo_names),
-            "weight": weight,
-        }
-    return _clean_model(raw, field=field, combo_names=combo_names)
+        model = _clean_model(raw.get("model"), field=f"{field}.model", combo_names=combo_names, catalog=catalog)
+        return {"model": model, "weight": weight}
+    return _clean_model(raw, field=field, combo_names=combo_names, catalog=catalog)
 
 
-def _clean_model(raw: Any, *, field: str, combo_names: set[str]) -> str:
+def _clean_model(raw: Any, *, field: str, combo_names: set[str], catalog: Catalog) -> str:
     if not isinstance(raw, str) or not TARGET_RE.match(raw.strip()):
         raise InvalidInput(f"{field} must be provider/model, a combo name or {{model, weight}}", field=field)
     value = raw.strip()
@@ -76,7 +77,7 @@ def _clean_model(raw: Any, *, field: str, combo_names: set[str]) -> str:
         return value
     if "/" not in value:
         raise InvalidInput(f"{field}: {value!r} is neither a combo nor provider/model", field=field)
-    return provider_model_check(value, field=field)
+    return provider_model_check(value, field=field, catalog=catalog)
 
 
 def _clean_members(members: Any, *, combo_names: set[str]) -> list[str | dict[str, Any]]:
@@ -84,7 +85,8 @@ def _clean_members(members: Any, *, combo_names: set[str]) -> list[str | dict[st
         raise InvalidInput("models must be a non-empty list", field="models")
     if len(members) > COMBO_MAX_MEMBERS:
         raise InvalidInput(f"models has more than {COMBO_MAX_MEMBERS} entries", field="models")
-    cleaned = [_clean_member(raw, index=i, combo_names=combo_names) for i, raw in enumerate(members)]
+    catalog = catalog_current()
+    cleaned = [_clean_member(raw, index=i, combo_names=combo_names, catalog=catalog) for i, raw in enumerate(members)]
     seen: set[str] = set()
     for index, member in enumerate(cleaned):
         model = member["model"] if isinstance(member, dict) else member

@@ -106,3 +106,10 @@ def test_bad_input_is_400_naming_the_field(client: APIClient, body: dict[str, An
     assert field in details
     assert fragment.lower() in (details[field] + error["message"]).lower()
     assert not ModelAlias.objects.exists()
+
+
+def test_a_node_id_is_not_a_model_prefix(client: APIClient) -> None:
+    node = ProviderNodeFactory.create(prefix="lab")
+    response = client.post(URL, {"alias": "x", "model": f"{node.pk}/qwen3"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == f"model: unknown provider '{node.pk}' in '{node.pk}/qwen3'"
