@@ -265,7 +265,7 @@ class ResponsesStreamEncoder(StreamEncoder):
 
     def failure(self, message: str) -> bytes | None:
         if self.ended:
-            return None
+            return b""  # the terminal event is out: nothing may follow it
         out = [] if self.started else [self._start()]
         self.ended = True
         error = {"code": "server_error", "message": message}

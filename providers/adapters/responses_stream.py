@@ -15,6 +15,9 @@ from .openai import SSELines
 SIGNATURE_PREFIX = "openai-responses:"
 _TERMINAL_TYPES = frozenset({"response.completed", "response.incomplete", "response.failed"})
 _TERMINAL_MARKERS = tuple(name.encode() for name in _TERMINAL_TYPES)
+# Only lifecycle events (created, in_progress, completed...) carry this key; in text it is escaped.
+_LIFECYCLE_KEY = b'"response"'
+_KEY_LEN = len(_LIFECYCLE_KEY)
 _SEQUENCE = re.compile(rb'"sequence_number"\s*:\s*(\d+)')
 # An event's start is at most this far before its type name (`data: {"type":"response.completed"`).
 _WINDOW = 256
@@ -259,31 +262,29 @@ class ResponsesPassthrough(StreamRelay):
     """Relays a Responses stream byte for byte to a Responses client.
 
     Only two events are parsed: the first (the response id, so that a failure later can end the
-    stream with a `response.failed` the SDK accepts) and the terminal one (usage). Everything
-    else is found with byte searches over each chunk and a short tail of the previous one.
+    stream with a `response.failed` the SDK accepts) and the terminal one (usage). The others are
+    passed over with one byte search per chunk: only lifecycle events have a `"response"` key.
     """
 
-    __slots__ = ("capture", "created_at", "ended", "head", "model", "response_id", "sequence", "tail", "usage")
+    __slots__ = ("capture", "created_at", "ended", "head", "last", "model", "previous", "response_id", "tail", "usage")
 
     def __init__(self) -> None:
         self.head: bytes | None = b""
-        self.tail = b""
+        self.tail = b""  # the end of what was relayed, for names cut across chunks
+        self.previous = self.last = b""
         self.capture: bytes | None = None
         self.response_id: str | None = None
         self.model = ""
         self.created_at = 0
-        self.sequence = -1
         self.ended = False
         self.usage: Usage | None = None
 
     def feed(self, data: bytes) -> bytes:
         if self.head is not None:
             self._read_head(data)
-        position = data.rfind(b'"sequence_number"')
-        if position >= 0 and (match := _SEQUENCE.match(data, position)):
-            self.sequence = int(match.group(1))
         if not self.ended:
             self._watch(data)
+        self.previous, self.last = self.last, data
         return data
 
     def finish(self) -> bytes:
@@ -305,9 +306,15 @@ class ResponsesPassthrough(StreamRelay):
             "output": [],
             "usage": None,
         }
-        body = {"type": "response.failed", "sequence_number": self.sequence + 1, "response": response}
+        body = {"type": "response.failed", "sequence_number": self._last_sequence() + 1, "response": response}
         self.ended = True
         return b"event: response.failed\ndata: " + orjson.dumps(body) + b"\n\n"
+
+    def _last_sequence(self) -> int:
+        recent = self.previous + self.last
+        position = recent.rfind(b'"sequence_number"')
+        match = _SEQUENCE.match(recent, position) if position >= 0 else None
+        return int(match.group(1)) if match else 0
 
     def _read_head(self, data: bytes) -> None:
         head = (self.head or b"") + data.replace(b"\r\n", b"\n")
@@ -327,6 +334,10 @@ class ResponsesPassthrough(StreamRelay):
         """Find the terminal event with byte searches; parse only that event, for its usage."""
         if self.capture is not None:
             self._capture(self.capture + data)
+            return
+        seam = self.tail[-_KEY_LEN:] + data[:_KEY_LEN]
+        if _LIFECYCLE_KEY not in data and _LIFECYCLE_KEY not in seam:
+            self.tail = (self.tail + data)[-_WINDOW:] if len(data) < _WINDOW else data[-_WINDOW:]
             return
         window = self.tail + data
         found = [p for p in (window.find(marker) for marker in _TERMINAL_MARKERS) if p >= 0]
@@ -350,7 +361,7 @@ class ResponsesPassthrough(StreamRelay):
             if isinstance(response, dict) and response.get("usage"):
                 self.usage = usage_from_responses(response["usage"])
             return
-        self._watch(buffer[end + 2 :])  # the name showed up inside some other event: keep looking
+        self._watch(buffer[end + 2 :])  # a terminal name inside some other event: keep looking
 
 
 def _event_json(event: bytes) -> dict[str, Any] | None:

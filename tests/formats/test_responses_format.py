@@ -363,7 +363,7 @@ def test_failure_ends_with_response_failed() -> None:
     assert response["id"] == events[0][1]["response"]["id"]
     assert response["error"] == {"code": "server_error", "message": "upstream went away"}
     assert [data["sequence_number"] for _, data in events] == list(range(len(events)))
-    assert encoder.failure("again") is None  # one terminal event only
+    assert encoder.failure("again") == b""  # one terminal event only
 
 
 def test_stateless_stream_error_event() -> None:

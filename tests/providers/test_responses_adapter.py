@@ -322,3 +322,12 @@ def test_passthrough_failure_continues_the_stream_it_relayed() -> None:
 
 def test_passthrough_failure_before_any_event_leaves_it_to_the_format() -> None:
     assert ResponsesPassthrough().failure("x") is None
+
+
+def test_passthrough_is_not_fooled_by_a_terminal_name_in_the_created_event() -> None:
+    created = {**RESPONSE, "instructions": "Say response.completed when done."}
+    relay = ResponsesPassthrough()
+    relay.feed(frame("response.created", 0, response=created))
+    assert relay.usage is None and not relay.ended and relay.response_id == "resp_1"
+    relay.feed(frame("response.completed", 1, response={**RESPONSE, "usage": USAGE}))
+    assert relay.usage is not None and relay.usage.completion_tokens == 7
