@@ -194,19 +194,27 @@ class _Conversation:
             self.tool_extra.update(extra)
 
 
-def _walk_input(payload: dict[str, Any], unsupported: list[str] | None) -> list[dict[str, Any]]:
-    """Input items as chat messages; untranslatable items are skipped and, if asked, listed."""
+def _raw_input(payload: dict[str, Any]) -> str | list[Any] | None:
+    """`input`, checked for its shape; None only when server-side state stands in for it."""
     raw = payload.get("input")
     if raw is None:
         if any(payload.get(name) for name in _STATEFUL):
-            return []
+            return None
         raise bad_request("Missing required field 'input'", param="input")
+    if not isinstance(raw, str | list):
+        raise bad_request("Field 'input' must be a string or an array of input items", param="input")
+    if isinstance(raw, list) and not raw:
+        raise bad_request("Field 'input' must not be empty", param="input")
+    return raw
+
+
+def _walk_input(payload: dict[str, Any], unsupported: list[str] | None) -> list[dict[str, Any]]:
+    """Input items as chat messages; untranslatable items are skipped and, if asked, listed."""
+    raw = _raw_input(payload)
+    if raw is None:
+        return []
     if isinstance(raw, str):
         return [{"role": "user", "content": raw}]
-    if not isinstance(raw, list):
-        raise bad_request("Field 'input' must be a string or an array of input items", param="input")
-    if not raw:
-        raise bad_request("Field 'input' must not be empty", param="input")
     conversation = _Conversation()
     for index, item in enumerate(raw):
         try:
@@ -341,6 +349,13 @@ def _unsupported_options(payload: dict[str, Any]) -> list[str]:
     return found
 
 
+def _instructions(payload: dict[str, Any]) -> str | None:
+    instructions = payload.get("instructions")
+    if instructions is not None and not isinstance(instructions, str):
+        raise bad_request("Field 'instructions' must be a string", param="instructions")
+    return instructions
+
+
 # -- the format ------------------------------------------------------------------------------------
 
 
@@ -348,11 +363,18 @@ class ResponsesFormat(ClientFormat):
     name = "responses"
     native_provider_format = "responses"
 
+    def validate(self, payload: dict[str, Any]) -> Canonical | None:
+        """The body's shape only: a Responses provider gets it as is (and checks the rest itself);
+        the translation waits until the router knows the call is translated."""
+        _raw_input(payload)
+        _instructions(payload)
+        if not isinstance(payload.get("tools", []), list | None):
+            raise bad_request("Field 'tools' must be an array", param="tools")
+        return None
+
     def to_canonical(self, payload: dict[str, Any]) -> Canonical:
         messages: list[dict[str, Any]] = []
-        instructions = payload.get("instructions")
-        if instructions is not None and not isinstance(instructions, str):
-            raise bad_request("Field 'instructions' must be a string", param="instructions")
+        instructions = _instructions(payload)
         if instructions:
             messages.append({"role": "system", "content": instructions})
         messages.extend(_walk_input(payload, None))

@@ -384,3 +384,17 @@ def test_whole_thinking_blocks_get_their_own_reasoning_item() -> None:
     assert reasoning.type == "reasoning" and reasoning.summary == []
     assert decode_reasoning(reasoning.encrypted_content) == ([redacted], {})
     assert final.output_text == "ok"
+
+
+def test_validate_checks_the_shape_and_defers_the_translation() -> None:
+    assert FORMAT.validate({"model": "p/m", "input": [{"type": "some_future_item"}]}) is None
+    assert FORMAT.validate({"model": "p/m", "previous_response_id": "resp_1"}) is None
+    for payload, needle in (
+        ({"model": "p/m"}, "Missing required field 'input'"),
+        ({"model": "p/m", "input": {"role": "user"}}, "'input' must be a string or an array"),
+        ({"model": "p/m", "input": "x", "instructions": ["a"]}, "'instructions' must be a string"),
+        ({"model": "p/m", "input": "x", "tools": {"type": "function"}}, "'tools' must be an array"),
+    ):
+        with pytest.raises(GatewayError) as info:
+            FORMAT.validate(payload)
+        assert needle in info.value.message
