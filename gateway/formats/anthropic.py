@@ -92,6 +92,13 @@ def validate_messages_request(payload: dict[str, Any]) -> None:
     for name in ("metadata", "output_config"):
         if payload.get(name) is not None and not isinstance(payload[name], dict):
             raise bad_request(f"{name}: Input should be an object", param=name)
+    output_format = (payload.get("output_config") or {}).get("format")
+    if output_format is not None and (
+        not isinstance(output_format, dict)
+        or output_format.get("type") != "json_schema"
+        or not isinstance(output_format.get("schema"), dict)
+    ):
+        raise bad_request("output_config.format: expected {type: json_schema, schema}", param="output_config")
 
 
 def _is_int(value: Any) -> bool:
@@ -310,9 +317,7 @@ class _Translation:
             # OpenAI's scale tops out at xhigh.
             out["reasoning_effort"] = "xhigh" if effort == "max" else effort
         output_format = output_config.get("format")
-        if isinstance(output_format, dict):
-            if output_format.get("type") != "json_schema" or not isinstance(output_format.get("schema"), dict):
-                raise bad_request("output_config.format: expected {type: json_schema, schema}", param="output_config")
+        if isinstance(output_format, dict):  # validated: {type: json_schema, schema}
             schema = {"name": "output", "schema": output_format["schema"], "strict": True}
             out["response_format"] = {"type": "json_schema", "json_schema": schema}
 

@@ -223,8 +223,10 @@ def test_tool_result_error_flag_and_url_image() -> None:
 def test_invalid_requests_name_the_field(fields: dict[str, Any], needle: str) -> None:
     payload = {k: v for k, v in request(**fields).items() if v is not None}
     with pytest.raises(GatewayError) as info:
-        FORMAT.to_canonical(payload)
+        FORMAT.validate(payload)  # what a passthrough checks
     assert info.value.status == 400 and needle in info.value.message
+    with pytest.raises(GatewayError):
+        FORMAT.to_canonical(payload)
     assert json.loads(FORMAT.error_body(info.value)) == {
         "type": "error",
         "error": {"type": "invalid_request_error", "message": info.value.message},
