@@ -118,12 +118,17 @@ async def gemini_generate(request: Request, send: Any, record: Record) -> None:
     model = unquote(match["model"]).removeprefix("models/")
     payload = await _json_body(request)
     stream = match["action"] == "streamGenerateContent"
+    # Without ?alt=sse Gemini streams one JSON array instead of SSE events.
+    client = "gemini_array" if stream and b"alt=sse" not in request.query_string else "gemini"
     await serve_chat(
-        request, send, record, client="gemini", payload=payload, model=model, stream=stream, key=gemini_key(request)
+        request, send, record, client=client, payload=payload, model=model, stream=stream, key=gemini_key(request)
     )
 
 
 async def list_models(request: Request, send: Any, record: Record) -> None:
+    if request.headers.get(b"x-goog-api-client") or request.headers.get(b"x-goog-api-key"):
+        # The google-genai SDK lists models here under its default API version (v1).
+        return await gemini_models(request, send, record)
     snap = await get_snapshot()
     pipeline.authenticate(request, snap)
     await send_response(send, 200, snap.models_body, JSON_HEADERS + [(b"x-request-id", request.request_id)])

@@ -13,6 +13,7 @@ _MODULES = {
     "anthropic": "gateway.formats.anthropic",
     "responses": "gateway.formats.responses",
     "gemini": "gateway.formats.gemini",
+    "gemini_array": "gateway.formats.gemini.array",  # streamGenerateContent without ?alt=sse
     "ollama": "gateway.formats.ollama",
 }
 _loaded: dict[str, ClientFormat] = {}

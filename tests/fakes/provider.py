@@ -154,9 +154,12 @@ class FakeProvider:
             time.sleep(0.01)
         return self.cancelled
 
-    def behaviour_for(self, request: RecordedRequest) -> Behaviour:
-        """The next scripted behaviour for this request (model-specific first), consuming one use of it."""
-        model = request.json.get("model") if isinstance(request.json, dict) else None
+    def behaviour_for(self, request: RecordedRequest, model: str | None = None) -> Behaviour:
+        """The next scripted behaviour for this request (model-specific first), consuming one use of it.
+
+        The model comes from the JSON body unless given (Gemini names it in the URL)."""
+        if model is None:
+            model = request.json.get("model") if isinstance(request.json, dict) else None
         with self._lock:
             script = next((s for s in self._scripts if s.model is not None and s.model == model), None)
             script = script or next((s for s in self._scripts if s.model is None), None)
