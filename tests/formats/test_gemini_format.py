@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -299,10 +300,22 @@ def test_thinking_config(thinking: dict[str, Any], expected: dict[str, Any]) -> 
     ],
 )
 def test_invalid_bodies_are_400(payload: dict[str, Any], needle: str) -> None:
-    with pytest.raises(GatewayError) as info:
-        FORMAT.to_canonical(payload)
-    assert info.value.status == 400
-    assert needle in info.value.message
+    # validate (every call, before routing) and to_canonical (translated calls) agree.
+    for step in (FORMAT.validate, FORMAT.to_canonical):
+        with pytest.raises(GatewayError) as info:
+            step(payload)
+        assert info.value.status == 400
+        assert needle in info.value.message
+
+
+def test_validate_defers_the_conversion_and_the_check_hands_it_over() -> None:
+    payload = {"contents": [user("x")], "generationConfig": {"maxOutputTokens": 5}}
+    assert FORMAT.validate(payload) is None  # a passthrough never converts
+    FORMAT.check_translatable(payload)
+    converted = FORMAT.to_canonical(payload)
+    assert converted["messages"] == [{"role": "user", "content": "x"}] and converted["max_tokens"] == 5
+    other = {"contents": [user("y")]}
+    assert FORMAT.to_canonical(other)["messages"] == [{"role": "user", "content": "y"}]
 
 
 @pytest.mark.parametrize(
@@ -607,3 +620,32 @@ def test_url_safe_inline_data_becomes_a_standard_data_url() -> None:
     """The google-genai SDK base64-encodes bytes with the URL-safe alphabet."""
     body = canonical({"contents": [{"parts": [{"inlineData": {"mimeType": "image/png", "data": "ab-_cw=="}}]}]})
     assert body["messages"][0]["content"][0]["image_url"]["url"] == "data:image/png;base64,ab+/cw=="
+
+
+def test_signatures_a_gemini_client_cannot_hold_are_wrapped_and_unwrapped() -> None:
+    """The SDK only takes base64 signatures and sends them back URL-safe."""
+    message = {
+        "role": "assistant",
+        "content": "Done",
+        "thinking_blocks": [{"type": "thinking", "thinking": "T", "signature": "openai-responses:eyJ4IjoxfQ=="}],
+    }
+    parts = json.loads(FORMAT.render_response(completion(message)))["candidates"][0]["content"]["parts"]
+    wrapped = parts[1]["thoughtSignature"]
+    assert wrapped != "openai-responses:eyJ4IjoxfQ==" and base64.b64decode(wrapped, validate=True)
+    as_sent_back = wrapped.replace("+", "-").replace("/", "_")
+    again = canonical(
+        {
+            "contents": [
+                user("x"),
+                {"role": "model", "parts": [{**parts[0]}, {**parts[1], "thoughtSignature": as_sent_back}]},
+            ]
+        }
+    )
+    assert again["messages"][1]["thinking_blocks"][0]["signature"] == "openai-responses:eyJ4IjoxfQ=="
+
+
+def test_url_safe_signatures_come_back_in_the_standard_alphabet() -> None:
+    body = canonical(
+        {"contents": [user("x"), {"role": "model", "parts": [{"text": "a", "thoughtSignature": "ab-_cw=="}]}]}
+    )
+    assert body["messages"][1]["thinking_blocks"][0]["signature"] == "ab+/cw=="

@@ -21,8 +21,10 @@ from pydantic import BaseModel
 
 from providers.models import ProviderConnection
 from tests.e2e.test_openai_chat import make_key, records
+from tests.fakes.anthropic_format import signature_of as anthropic_signature
 from tests.fakes.gemini_format import signature_of
 from tests.fakes.provider import Behaviour, FakeProvider
+from tests.fakes.responses_format import encrypted_of
 from tests.live_server import LiveGateway
 
 pytestmark = pytest.mark.e2e
@@ -625,3 +627,61 @@ def test_stream_without_alt_sse_is_a_json_array(gateway: LiveGateway, upstream: 
     assert "".join(p.get("text", "") for e in elements for p in e["candidates"][0]["content"]["parts"]) == "x y z"
     assert elements[-1]["candidates"][0]["finishReason"] == "STOP" and "usageMetadata" in elements[-1]
     assert upstream.fake.requests[-1].query.get("alt") == ("sse" if upstream.passthrough else None)
+
+
+# -- other provider formats --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("kind", ["anthropic", "openai-responses"])
+def test_reasoning_state_of_other_providers_survives_a_gemini_client(
+    gateway: LiveGateway, fake_provider: FakeProvider, kind: str, stream: bool
+) -> None:
+    """An Anthropic thinking signature or a Responses encrypted reasoning item travels to the
+    Gemini client as a thoughtSignature (the SDK keeps it as bytes and re-encodes it URL-safe)
+    and comes back to its provider exactly as issued."""
+    connect(kind, fake_provider.url + "/v1")
+    model = "anthropic/claude-sonnet-4-5" if kind == "anthropic" else "openai-responses/gpt-5"
+    genai_client = client(gateway, make_key())
+    config = types.GenerateContentConfig(
+        tools=[types.Tool(function_declarations=[WEATHER])],
+        automatic_function_calling=NO_AFC,
+        thinking_config=types.ThinkingConfig(include_thoughts=True, thinking_budget=2048),
+    )
+    thinking = "Need the weather."
+    fake_provider.behave(
+        Behaviour(thinking=thinking, tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo"}}]), times=1
+    )
+    question = types.Content(role="user", parts=[types.Part.from_text(text="Weather?")])
+
+    if stream:
+        chunks = list(genai_client.models.generate_content_stream(model=model, contents=[question], config=config))
+        parts = [
+            p for c in chunks if c.candidates and c.candidates[0].content for p in c.candidates[0].content.parts or []
+        ]
+    else:
+        first = genai_client.models.generate_content(model=model, contents=[question], config=config)
+        assert first.candidates and first.candidates[0].content
+        parts = first.candidates[0].content.parts or []
+    assert "".join(p.text or "" for p in parts if p.thought) == thinking
+    assert any(p.thought_signature for p in parts)
+    fake_provider.behave(Behaviour(reply="Cold."))
+    answer = types.Part.from_function_response(name="get_weather", response={"t": -3})
+    second = genai_client.models.generate_content(
+        model=model,
+        contents=[question, types.Content(role="model", parts=parts), types.Content(role="user", parts=[answer])],
+        config=config,
+    )
+
+    assert second.text == "Cold."
+    sent = fake_provider.requests[-1].json
+    if kind == "anthropic":
+        assert sent["messages"][1]["content"][0] == {
+            "type": "thinking",
+            "thinking": thinking,
+            "signature": anthropic_signature(thinking),
+        }
+    else:
+        reasoning = next(item for item in sent["input"] if item["type"] == "reasoning")
+        assert reasoning["encrypted_content"] == encrypted_of(thinking)
+        assert reasoning["summary"] == [{"type": "summary_text", "text": thinking}]

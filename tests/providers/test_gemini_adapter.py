@@ -531,3 +531,20 @@ def test_decoder_survives_crlf_split_across_reads() -> None:
     decoder = ADAPTER.stream_decoder(model="m")
     chunks = decoder.feed(data[:split]) + decoder.feed(data[split:]) + decoder.finish()
     assert [c["choices"][0]["delta"].get("content") for c in chunks if c["choices"]] == ["a", "b"]
+
+
+def test_signatures_that_cannot_be_gemini_ones_are_left_out() -> None:
+    body = build(
+        {
+            "messages": [
+                {"role": "user", "content": "x"},
+                {
+                    "role": "assistant",
+                    "content": "Answer",
+                    "thinking_blocks": [{"type": "thinking", "thinking": "T", "signature": "openai-responses:abc"}],
+                },
+                {"role": "user", "content": "y"},
+            ]
+        }
+    )
+    assert body["contents"][1]["parts"] == [{"text": "T", "thought": True}, {"text": "Answer"}]

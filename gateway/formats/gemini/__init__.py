@@ -15,7 +15,7 @@ import orjson
 from gateway.errors import GatewayError
 from gateway.formats.base import Canonical, ClientFormat, StreamEncoder
 
-from .request import check_translatable, to_canonical
+from .request import convert, refuse, validate
 from .response import GeminiArrayEncoder, GeminiStreamEncoder, render_response
 
 if TYPE_CHECKING:
@@ -59,11 +59,25 @@ class GeminiFormat(ClientFormat):
     name = "gemini"
     native_provider_format: ClassVar[str | None] = "gemini"
 
-    def to_canonical(self, payload: dict[str, Any]) -> Canonical:
-        return to_canonical(payload)
+    def __init__(self) -> None:
+        # The router calls check_translatable then to_canonical on the same body with no await
+        # in between: the conversion done for the check is handed over instead of redone.
+        self._converted: tuple[dict[str, Any], Canonical] | None = None
+
+    def validate(self, payload: dict[str, Any]) -> Canonical | None:
+        validate(payload)
+        return None
 
     def check_translatable(self, payload: dict[str, Any]) -> None:
-        check_translatable(payload)
+        canonical, features = convert(payload)
+        refuse(features)
+        self._converted = (payload, canonical)
+
+    def to_canonical(self, payload: dict[str, Any]) -> Canonical:
+        converted, self._converted = self._converted, None
+        if converted is not None and converted[0] is payload:
+            return converted[1]
+        return convert(payload)[0]
 
     def render_response(self, response: Canonical) -> bytes:
         return orjson.dumps(render_response(response))

@@ -19,6 +19,8 @@ from providers.adapters.gemini.wire import (
     schema_to_json,
 )
 
+from .signatures import from_client
+
 _TOP_LEVEL = {"contents", "systemInstruction", "tools", "toolConfig", "generationConfig", "model"}
 _GEMINI_ONLY = {"safetySettings": "safetySettings", "cachedContent": "cachedContent"}
 _CONFIG_FIELDS = {
@@ -89,12 +91,17 @@ def convert(payload: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return canonical, reader.untranslatable
 
 
-def to_canonical(payload: dict[str, Any]) -> dict[str, Any]:
-    return convert(payload)[0]
+def validate(payload: dict[str, Any]) -> None:
+    """The 400s of a malformed body, without converting the contents (a passthrough never
+    needs them converted; inline media can be megabytes)."""
+    _check_contents(pick(payload, "contents"))
+    _system(payload)
+    scratch: dict[str, Any] = {}
+    _tools(payload, scratch, Reader())
+    _generation_config(pick(payload, "generationConfig"), scratch, Reader())
 
 
-def check_translatable(payload: dict[str, Any]) -> None:
-    features = convert(payload)[1]
+def refuse(features: list[str]) -> None:
     if features:
         raise bad_request(
             "Not supported when routing a Gemini request to a non-Gemini provider (or streaming without "
@@ -127,12 +134,11 @@ def _system(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"role": "system", "content": "\n".join(texts)}] if texts else []
 
 
-def _contents(contents: Any, reader: Reader) -> list[dict[str, Any]]:
+def _check_contents(contents: Any) -> list[dict[str, Any]]:
     if contents is None:
         raise invalid("contents is not specified", "contents")
     if not isinstance(contents, list) or not contents:
         raise invalid("contents must be a non-empty array of Content objects", "contents")
-    messages: list[dict[str, Any]] = []
     for index, content in enumerate(contents):
         where = f"contents[{index}]"
         if not isinstance(content, dict):
@@ -140,15 +146,21 @@ def _contents(contents: Any, reader: Reader) -> list[dict[str, Any]]:
         parts = content.get("parts")
         if not isinstance(parts, list) or not parts:
             raise invalid(f"{where}.parts must be a non-empty array", f"{where}.parts")
+        if (content.get("role") or "user") not in ("user", "model", "function"):
+            raise invalid(f"{where}.role must be 'user' or 'model', got {content['role']!r}", f"{where}.role")
         for number, part in enumerate(parts):
             _check_part(part, f"{where}.parts[{number}]")
-        role = content.get("role") or "user"
-        if role == "model":
+    return contents
+
+
+def _contents(contents: Any, reader: Reader) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    for index, content in enumerate(_check_contents(contents)):
+        parts = content["parts"]
+        if content.get("role") == "model":
             messages.append(_model_turn(parts, reader))
-        elif role in ("user", "function"):
-            messages.extend(_user_turn(parts, where, reader))
         else:
-            raise invalid(f"{where}.role must be 'user' or 'model', got {role!r}", f"{where}.role")
+            messages.extend(_user_turn(parts, f"contents[{index}]", reader))
     return messages
 
 
@@ -176,7 +188,7 @@ def _check_part(part: Any, where: str) -> None:
 
 
 def _model_turn(parts: list[dict[str, Any]], reader: Reader) -> dict[str, Any]:
-    message, other = model_parts_to_assistant(parts, reader.mint_id)
+    message, other = model_parts_to_assistant(parts, reader.mint_id, from_client)
     for kind in other:
         reader.gemini_only(f"{kind} parts in model turns")
     for call in message.get("tool_calls") or []:

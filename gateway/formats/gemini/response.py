@@ -21,6 +21,8 @@ from providers.adapters.gemini.wire import (
     usage_to_gemini,
 )
 
+from .signatures import to_client
+
 
 def _response_id(canonical_id: Any) -> str:
     text = str(canonical_id or "")
@@ -31,7 +33,8 @@ def render_response(response: Canonical) -> dict[str, Any]:
     candidates = []
     for number, choice in enumerate(response.get("choices") or []):
         message = choice.get("message") or {}
-        candidate: dict[str, Any] = {"content": _content(assistant_to_model_parts(message, unsigned_thoughts=True))}
+        parts = assistant_to_model_parts(message, unsigned_thoughts=True, signature_of=to_client)
+        candidate: dict[str, Any] = {"content": _content(parts)}
         reason = finish_to_gemini(choice.get("finish_reason"))
         if reason:
             candidate["finishReason"] = reason
@@ -87,7 +90,7 @@ class _ToolBuffer:
                 "function": {"name": call["name"], "arguments": "".join(call["arguments"])},
                 "extra_content": call["extra"],
             }
-            parts.append(function_call_part(canonical))
+            parts.append(function_call_part(canonical, to_client))
         return parts
 
 
@@ -138,7 +141,7 @@ class GeminiStreamEncoder(StreamEncoder):
             parts.append({"text": reasoning, "thought": True})
         if isinstance(delta.get("thinking_signature"), str) and delta["thinking_signature"]:
             parts.extend(self._loose_signature())
-            self.signature = delta["thinking_signature"]
+            self.signature = to_client(delta["thinking_signature"])
         content = delta.get("content")
         if isinstance(content, str) and content:
             parts.extend(self.tools.flush())

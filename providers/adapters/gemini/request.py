@@ -18,6 +18,7 @@ from .wire import (
     SKIP_SIGNATURE,
     assistant_to_model_parts,
     audio_mime,
+    is_base64,
     parse_data_url,
 )
 
@@ -84,7 +85,8 @@ def _contents(messages: list[Any], model_id: str) -> tuple[list[dict[str, Any]],
             for call in message.get("tool_calls") or []:
                 if isinstance(call, dict) and call.get("id"):
                     names[call["id"]] = (call.get("function") or {}).get("name") or ""
-            _append(contents, "model", assistant_to_model_parts(message, unsigned_thoughts=False))
+            parts = assistant_to_model_parts(message, unsigned_thoughts=False, signature_of=_own_signature)
+            _append(contents, "model", parts)
         elif role == "tool":
             _append(contents, "user", [_function_response(message, names, index)])
         else:
@@ -92,6 +94,12 @@ def _contents(messages: list[Any], model_id: str) -> tuple[list[dict[str, Any]],
     if gemini_major(model_id) >= 3:
         _fill_signatures(contents)
     return system, contents
+
+
+def _own_signature(signature: str) -> str | None:
+    """Only base64 can be a Gemini signature (proto bytes); another provider's opaque reasoning
+    state (e.g. a Responses reasoning item) is left out rather than sent to fail."""
+    return signature if is_base64(signature) else None
 
 
 def _append(contents: list[dict[str, Any]], role: str, parts: list[dict[str, Any]]) -> None:

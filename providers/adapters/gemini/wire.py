@@ -10,6 +10,8 @@ Gemini's JSON is proto3 JSON: a parser must accept both `lowerCamelCase` and the
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Callable
 from functools import lru_cache
@@ -20,6 +22,8 @@ import orjson
 # Google documents this value for function calls whose signature was lost (history from another
 # model or provider): Gemini 3 then skips its signature check instead of answering 400.
 SKIP_SIGNATURE = "skip_thought_signature_validator"
+# A signature transform: the value to write, or None to leave the signature out.
+Signature = Callable[[str], str | None]
 
 FINISH_TO_CANONICAL = {
     "STOP": "stop",
@@ -140,6 +144,20 @@ def standard_base64(data: str) -> str:
     return data
 
 
+def is_base64(value: str) -> bool:
+    """Exactly what a proto `bytes` field (and the google-genai SDK) accepts: canonical base64,
+    either alphabet, padding and unused bits included."""
+    standard = standard_base64(value)
+    try:
+        return base64.b64encode(base64.b64decode(standard, validate=True)).decode() == standard
+    except (binascii.Error, ValueError):
+        return False
+
+
+def same(signature: str) -> str | None:
+    return signature
+
+
 def media_to_canonical(mime: str, data: str) -> dict[str, Any]:
     """Inline bytes -> a canonical (OpenAI chat) content part: image, audio or file."""
     data = standard_base64(data)
@@ -201,13 +219,14 @@ def schema_to_json(schema: Any) -> Any:
 
 
 def model_parts_to_assistant(
-    parts: list[dict[str, Any]], mint_id: Callable[[], str]
+    parts: list[dict[str, Any]], mint_id: Callable[[], str], signature_of: Signature = same
 ) -> tuple[dict[str, Any], list[str]]:
     """A `model` turn's parts -> a canonical assistant message, plus the part kinds it cannot hold.
 
     Thought text becomes `reasoning_content`. A signature on a thought or text part closes a
     thinking block (`thinking_blocks`, the thought text since the previous signature); a
     signature on a function call stays with that call (`extra_content.google.thought_signature`).
+    `signature_of` maps each signature read to the canonical value.
     """
     texts: list[str] = []
     thoughts: list[str] = []
@@ -216,7 +235,8 @@ def model_parts_to_assistant(
     calls: list[dict[str, Any]] = []
     other: list[str] = []
     for part in parts:
-        signature = pick(part, "thoughtSignature")
+        raw = pick(part, "thoughtSignature")
+        signature = signature_of(raw) if isinstance(raw, str) and raw else None
         call = pick(part, "functionCall")
         if isinstance(call, dict):
             calls.append(tool_call_of(call, signature, mint_id))
@@ -230,7 +250,7 @@ def model_parts_to_assistant(
             pending.append(text)
         else:
             texts.append(text)
-        if isinstance(signature, str) and signature:
+        if signature:
             blocks.append({"type": "thinking", "thinking": "".join(pending), "signature": signature})
             pending = []
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
@@ -263,7 +283,7 @@ def call_signature(call: dict[str, Any]) -> str | None:
     return signature if isinstance(signature, str) and signature else None
 
 
-def function_call_part(call: dict[str, Any]) -> dict[str, Any]:
+def function_call_part(call: dict[str, Any], signature_of: Signature = same) -> dict[str, Any]:
     """A canonical tool call -> a Gemini `functionCall` part (arguments parsed back to an object)."""
     function = call.get("function") or {}
     raw = function.get("arguments")
@@ -276,6 +296,7 @@ def function_call_part(call: dict[str, Any]) -> dict[str, Any]:
         body["id"] = call["id"]
     part: dict[str, Any] = {"functionCall": body}
     signature = call_signature(call)
+    signature = signature_of(signature) if signature else None
     if signature:
         part["thoughtSignature"] = signature
     return part
@@ -289,13 +310,16 @@ def assistant_text(content: Any) -> str:
     return ""
 
 
-def assistant_to_model_parts(message: dict[str, Any], *, unsigned_thoughts: bool) -> list[dict[str, Any]]:
+def assistant_to_model_parts(
+    message: dict[str, Any], *, unsigned_thoughts: bool, signature_of: Signature = same
+) -> list[dict[str, Any]]:
     """A canonical assistant message -> `model` parts: thoughts, text, then function calls.
 
     Each thinking block becomes a thought part; the last block's signature rides on the text
     part when there is one (where Gemini itself puts it), else on the thought part.
     `unsigned_thoughts`: also send reasoning text no signature vouches for (Gemini ignores it
-    in requests, so the adapter leaves it out; a Gemini client is shown it).
+    in requests, so the adapter leaves it out; a Gemini client is shown it). `signature_of`
+    maps each canonical signature to the value written (None: left out).
     """
     text = assistant_text(message.get("content"))
     parts: list[dict[str, Any]] = []
@@ -303,6 +327,7 @@ def assistant_to_model_parts(message: dict[str, Any], *, unsigned_thoughts: bool
     blocks = [b for b in message.get("thinking_blocks") or [] if isinstance(b, dict) and b.get("type") == "thinking"]
     for number, block in enumerate(blocks):
         thought, signature = block.get("thinking") or "", block.get("signature") or None
+        signature = signature_of(signature) if signature else None
         last = number == len(blocks) - 1
         if last and text and signature:
             carried, signature = signature, None
@@ -318,5 +343,5 @@ def assistant_to_model_parts(message: dict[str, Any], *, unsigned_thoughts: bool
         parts.append({"text": text, "thoughtSignature": carried} if carried else {"text": text})
     for call in message.get("tool_calls") or []:
         if isinstance(call, dict):
-            parts.append(function_call_part(call))
+            parts.append(function_call_part(call, signature_of))
     return parts
