@@ -11,7 +11,7 @@ import pytest
 from gateway.errors import GatewayError
 from gateway.formats.gemini import ARRAY_FORMAT, FORMAT, models_body
 from gateway.formats.gemini.response import GeminiArrayEncoder, GeminiStreamEncoder
-from gateway.snapshot import Snapshot
+from gateway.snapshot import ComboEntry, ComboMember, Snapshot
 from providers.adapters.base import Credential
 from providers.catalog import get_catalog
 
@@ -605,10 +605,16 @@ def test_models_body_lists_routable_models() -> None:
     catalog = get_catalog()
     provider = catalog.providers["gemini"]
     cred = Credential.build(connection_id=1, provider=provider, api_key="k", base_url=provider.base_url, data={})
-    snap = Snapshot(version=1, catalog=catalog, keys_by_hash={}, credentials={"gemini": (cred,)})
+    members = (ComboMember(model="gemini/gemini-2.5-flash", weight=None, is_combo=False),)
+    combos = {
+        name: ComboEntry(id=n, name=name, strategy="priority", config={}, members=members, is_active=name == "fast")
+        for n, name in enumerate(("fast", "retired"))
+    }
+    snap = Snapshot(version=1, catalog=catalog, keys_by_hash={}, credentials={"gemini": (cred,)}, combos=combos)
     body = json.loads(models_body(snap))
     by_name = {m["name"]: m for m in body["models"]}
-    assert set(by_name) == {f"models/gemini/{m.id}" for m in provider.models}
+    assert set(by_name) == {f"models/gemini/{m.id}" for m in provider.models} | {"models/fast"}
+    assert by_name["models/fast"]["supportedGenerationMethods"] == ["generateContent", "streamGenerateContent"]
     flash = by_name["models/gemini/gemini-2.5-flash"]
     assert flash["supportedGenerationMethods"] == ["generateContent", "streamGenerateContent"]
     assert flash["inputTokenLimit"] == 1048576 and flash["baseModelId"] == "gemini/gemini-2.5-flash"

@@ -197,6 +197,11 @@ def test_thinking_blocks_and_reasoning_in_history() -> None:
                     "thinking_blocks": [{"type": "thinking", "thinking": "Thought", "signature": "c2ln"}],
                 },
                 {"role": "assistant", "content": "Plain", "reasoning_content": "unsigned musing"},
+                {
+                    "role": "assistant",
+                    "content": "Also plain",
+                    "thinking_blocks": [{"type": "thinking", "thinking": "no signature", "signature": ""}],
+                },
                 {"role": "user", "content": "y"},
             ]
         }
@@ -206,6 +211,7 @@ def test_thinking_blocks_and_reasoning_in_history() -> None:
         {"text": "Answer", "thoughtSignature": "c2ln"},
         # Reasoning without a signature is not sent: Gemini ignores thoughts it did not sign.
         {"text": "Plain"},
+        {"text": "Also plain"},
     ]
 
 
@@ -547,4 +553,5 @@ def test_signatures_that_cannot_be_gemini_ones_are_left_out() -> None:
             ]
         }
     )
-    assert body["contents"][1]["parts"] == [{"text": "T", "thought": True}, {"text": "Answer"}]
+    # Without a signature Gemini would vouch for, the thought is unsigned: not sent either.
+    assert body["contents"][1]["parts"] == [{"text": "Answer"}]

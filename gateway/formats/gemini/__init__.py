@@ -135,7 +135,7 @@ def models_body(snap: Snapshot) -> bytes:
             "description": f"OmniRoute combo ({combo.strategy})",
             "supportedGenerationMethods": _METHODS["chat"],
         }
-        for combo in getattr(snap, "combos", {}).values()
+        for combo in snap.combos.values()
         if combo.is_active
     ]
     for provider_id in snap.credentials:

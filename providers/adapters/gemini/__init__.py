@@ -56,19 +56,24 @@ class GeminiPassthrough(StreamRelay):
     first and the error is raised on the next read (so a first-event error can still fall back).
     """
 
-    __slots__ = ("_usage", "_usage_line", "buffer", "failed")
+    __slots__ = ("_usage", "_usage_at", "_usage_source", "buffer", "failed")
 
     def __init__(self) -> None:
         self.buffer = b""
-        self._usage_line = b""
+        self._usage_source = b""
+        self._usage_at = 0
         self._usage: Usage | None = None
         self.failed: ProviderError | None = None
 
     @property
     def usage(self) -> Usage | None:
-        if self._usage is None and self._usage_line:
+        if self._usage is None and self._usage_source:
+            events, at = self._usage_source, self._usage_at
+            start = events.rfind(b"data:", 0, at)
+            end = events.find(b"\n", at)
+            line = events[start + 5 if start >= 0 else 0 : end if end >= 0 else len(events)]
             try:
-                obj = orjson.loads(self._usage_line)
+                obj = orjson.loads(line)
             except orjson.JSONDecodeError:
                 obj = None
             if isinstance(obj, dict):
@@ -103,9 +108,8 @@ class GeminiPassthrough(StreamRelay):
             events = self._cut_at_error(events)
         at = events.rfind(b'"usageMetadata"')
         if at >= 0:
-            start = events.rfind(b"data:", 0, at)
-            end = events.find(b"\n", at)
-            self._usage_line = events[start + 5 if start >= 0 else 0 : end if end >= 0 else len(events)].strip()
+            # Only remember where it is: the line is cut out and parsed when usage is read.
+            self._usage_source, self._usage_at = events, at
             self._usage = None
         return events
 

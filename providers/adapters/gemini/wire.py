@@ -329,6 +329,8 @@ def assistant_to_model_parts(
         thought, signature = block.get("thinking") or "", block.get("signature") or None
         signature = signature_of(signature) if signature else None
         last = number == len(blocks) - 1
+        if not signature and not unsigned_thoughts:
+            continue
         if last and text and signature:
             carried, signature = signature, None
         if thought:
