@@ -36,6 +36,10 @@ class Record:
     completion_tokens: int = 0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_creation_tokens: int = 0
+    images: int = 0
+    audio_seconds: float = 0.0
+    client_format: str = ""
     latency_ms: float = 0.0
     ttfb_ms: float | None = None
     error: str = ""

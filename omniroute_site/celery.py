@@ -1,9 +1,15 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omniroute_site.settings")
 
 app = Celery("omniroute")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Every periodic task, in one place (run by `celery -A omniroute_site beat`).
+app.conf.beat_schedule = {
+    "usage-purge-old": {"task": "usage.tasks.usage_purge_old", "schedule": crontab(hour=3, minute=17)},
+}

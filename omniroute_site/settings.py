@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "usage.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -149,6 +150,9 @@ CONFIG_POLL_INTERVAL = env_int("CONFIG_POLL_INTERVAL_MS", 500, minimum=50) / 100
 
 RECORDER_BATCH_SIZE = env_int("RECORDER_BATCH_SIZE", 500, minimum=1)
 RECORDER_FLUSH_INTERVAL = env_int("RECORDER_FLUSH_INTERVAL_MS", 250, minimum=10) / 1000
+
+# Usage records older than this many days are deleted by a daily task (usage.tasks).
+USAGE_RETENTION_DAYS = env_int("USAGE_RETENTION_DAYS", 90, minimum=1)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

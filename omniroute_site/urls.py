@@ -16,6 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("gateway.api.urls")),
     path("api/", include("providers.api.urls")),
+    path("api/", include("usage.api.urls")),
     re_path(r"^api/", api_not_found),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]

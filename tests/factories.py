@@ -1,16 +1,19 @@
-"""factory_boy factories for the configuration models."""
+"""factory_boy factories for the configuration models and usage rows."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import factory
 from django.contrib.auth.models import User
+from django.utils import timezone
 from factory.django import DjangoModelFactory, Password
 
 from gateway.keys import generate_api_key, hash_api_key, visible_prefix
 from gateway.models import ApiKey, Combo, ModelAlias
 from providers.models import ProviderConnection, ProviderModel, ProviderNode
+from usage.models import PriceOverride, UsageRecord
 
 ADMIN_PASSWORD = "correct horse battery staple"
 
@@ -111,3 +114,30 @@ class ProviderModelFactory(DjangoModelFactory[ProviderModel]):
 
     provider = "openai"
     model_id = factory.Sequence(lambda n: f"custom-model-{n}")
+
+
+class UsageRecordFactory(DjangoModelFactory[UsageRecord]):
+    """A successful gpt-4o request, recorded now."""
+
+    class Meta:
+        model = UsageRecord
+
+    created_at = factory.LazyFunction(timezone.now)
+    request_id = factory.Sequence(lambda n: f"req-{n}")
+    endpoint = "/v1/chat/completions"
+    provider = "openai"
+    model = "gpt-4o"
+    status_code = 200
+    prompt_tokens = 100
+    completion_tokens = 20
+    latency_ms = 120.0
+
+
+class PriceOverrideFactory(DjangoModelFactory[PriceOverride]):
+    class Meta:
+        model = PriceOverride
+
+    provider = "openai"
+    model = factory.Sequence(lambda n: f"priced-model-{n}")
+    input = Decimal("1")
+    output = Decimal("2")

@@ -1,12 +1,36 @@
-"""Usage records, read-only: they are written by the gateway's recorder, never by hand."""
+"""Usage records and the audit log, read-only (written by the recorder and the audit
+signals, never by hand); price overrides, saved through the same services as the API."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 
-from .models import UsageRecord
+from gateway.admin import add_domain_error
+from gateway.api.errors import DomainError
+from providers.selectors import provider_choices, provider_resolve
+
+from .models import AuditEntry, PriceOverride, UsageRecord
+from .services import PRICE_OVERRIDE_FIELDS, price_override_delete, price_override_set
+
+PRICE_FORM_FIELDS = ["input", "output", "cached", "cache_creation", "reasoning", "per_image", "per_audio_second"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class StatusClassFilter(admin.SimpleListFilter):
@@ -25,7 +49,7 @@ class StatusClassFilter(admin.SimpleListFilter):
 
 
 @admin.register(UsageRecord)
-class UsageRecordAdmin(admin.ModelAdmin):
+class UsageRecordAdmin(ReadOnlyAdmin):
     list_display = (
         "created_at",
         "endpoint",
@@ -35,8 +59,9 @@ class UsageRecordAdmin(admin.ModelAdmin):
         "stream",
         "prompt_tokens",
         "completion_tokens",
+        "cost_usd",
         "latency_ms",
-        "api_key_id",
+        "api_key_name",
     )
     list_filter = (StatusClassFilter, "provider", "stream", "endpoint")
     search_fields = ("request_id", "model", "provider")
@@ -44,11 +69,80 @@ class UsageRecordAdmin(admin.ModelAdmin):
     show_full_result_count = False  # counting a big usage table on every page is slow
     list_per_page = 100
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: UsageRecord | None = None) -> bool:
-        return False
+class PriceOverrideForm(forms.ModelForm):
+    class Meta:
+        model = PriceOverride
+        fields = ["provider", "model", *PRICE_FORM_FIELDS]
+        help_texts = {
+            name: "USD per 1M tokens; empty = the catalog price"
+            for name in ("input", "output", "cached", "cache_creation", "reasoning")
+        }
 
-    def has_delete_permission(self, request: HttpRequest, obj: UsageRecord | None = None) -> bool:
-        return False
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "provider" in self.fields:
+            self.fields["provider"] = forms.ChoiceField(choices=provider_choices)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if all(cleaned.get(name) is None for name in PRICE_FORM_FIELDS):
+            raise forms.ValidationError("Give at least one price.")
+        if cleaned.get("provider"):
+            try:
+                cleaned["provider"] = provider_resolve(name=cleaned["provider"]).id
+            except DomainError as exc:
+                add_domain_error(self, exc)
+        return cleaned
+
+
+@admin.register(PriceOverride)
+class PriceOverrideAdmin(admin.ModelAdmin):
+    form = PriceOverrideForm
+    list_display = ("provider", "model", *PRICE_FORM_FIELDS, "updated_at")
+    list_filter = ("provider",)
+    search_fields = ("provider", "model")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: PriceOverride | None = None) -> tuple[str, ...]:
+        # Provider and model identify the override; another model is another override.
+        return ("provider", "model", "updated_at") if obj is not None else ("updated_at",)
+
+    def save_model(self, request: HttpRequest, obj: PriceOverride, form: forms.ModelForm, change: bool) -> None:
+        prices = {f: form.cleaned_data.get(f) for f in PRICE_FORM_FIELDS if f in PRICE_OVERRIDE_FIELDS}
+        outcome = price_override_set(provider=obj.provider, model=obj.model, prices=prices)
+        if outcome.row is not None:
+            obj.pk = outcome.row.pk
+            obj.refresh_from_db()
+
+    def delete_model(self, request: HttpRequest, obj: PriceOverride) -> None:
+        price_override_delete(row=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[PriceOverride]) -> None:
+        for row in queryset:
+            price_override_delete(row=row)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "actor", "action", "target_type", "target_repr", "actor_ip")
+    list_filter = ("action", "target_type")
+    search_fields = ("actor", "target_repr", "target_id", "request_id")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    list_per_page = 100
+    fields = (
+        "created_at",
+        "actor",
+        "actor_ip",
+        "action",
+        "target_type",
+        "target_id",
+        "target_repr",
+        "changes_shown",
+        "request_id",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="Changes")
+    def changes_shown(self, obj: AuditEntry) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.changes, indent=2, ensure_ascii=False))

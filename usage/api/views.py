@@ -1,0 +1,126 @@
+"""Management endpoints of the usage app: prices, usage history and logs, per-connection
+usage, the audit log and latency telemetry. All are operator-only (the default permission)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from gateway.api.base import ApiView
+from gateway.api.views import query_param
+from usage import selectors, services
+
+from .serializers import (
+    AuditEntryOutput,
+    AuditQuery,
+    ConnectionUsageQuery,
+    HistoryQuery,
+    LogOutput,
+    LogsQuery,
+    MomentField,
+    PriceInput,
+    TelemetryQuery,
+    cursor_encode,
+    history_body,
+    price_body,
+    pricing_body,
+    telemetry_body,
+)
+
+
+def query_input(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    """Validated query parameters; empty ones count as absent, unknown ones are ignored."""
+    params = request.query_params
+    data = {name: params.get(name, "") for name in params if params.get(name, "").strip()}
+    query = serializer_class(data=data)
+    query.is_valid(raise_exception=True)
+    return dict(query.validated_data)
+
+
+def _filters(data: dict[str, Any]) -> selectors.UsageFilters:
+    return selectors.UsageFilters(
+        start=data.get("start"),
+        end=data.get("to"),
+        provider=data.get("provider"),
+        model=data.get("model"),
+        key_id=data.get("key_id"),
+        connection_id=data.get("connection_id"),
+        status=data.get("status"),
+    )
+
+
+def _moment(value: Any) -> str:
+    return MomentField().to_representation(value)
+
+
+class PricingApi(ApiView):
+    def get(self, request: Request) -> Response:
+        return Response(pricing_body(selectors.price_list()))
+
+    def patch(self, request: Request) -> Response:
+        data = PriceInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        provider, model = values.pop("provider"), values.pop("model")
+        outcome = services.price_override_set(provider=provider, model=model, prices=values)
+        price = selectors.price_entry(provider=outcome.provider, model=outcome.model)
+        body = {"provider": outcome.provider, "model": outcome.model, "price": price_body(price) if price else None}
+        return Response(body)
+
+    put = patch
+
+    def delete(self, request: Request) -> Response:
+        provider, model = query_param(request, "provider"), query_param(request, "model")
+        services.price_override_delete(row=selectors.price_override_get(provider=provider, model=model))
+        return Response({"success": True})
+
+
+class UsageHistoryApi(ApiView):
+    def get(self, request: Request) -> Response:
+        data = query_input(HistoryQuery, request)
+        history = selectors.usage_history(filters=_filters(data), bucket=data["bucket"], group_by=data["group_by"])
+        body = {
+            "from": _moment(data["start"]),
+            "to": _moment(data["to"]),
+            "bucket": data["bucket"],
+            "groupBy": data["group_by"],
+            **history_body(history),
+        }
+        return Response(body)
+
+
+class UsageLogsApi(ApiView):
+    def get(self, request: Request) -> Response:
+        data = query_input(LogsQuery, request)
+        rows, before = selectors.usage_log_page(
+            filters=_filters(data), limit=data["limit"], before_id=data.get("cursor")
+        )
+        return Response({"logs": LogOutput(rows, many=True).data, "nextCursor": cursor_encode(before)})
+
+
+class ConnectionUsageApi(ApiView):
+    def get(self, request: Request, connection_id: int) -> Response:
+        data = query_input(ConnectionUsageQuery, request)
+        history = selectors.usage_connection_history(connection_id=connection_id, start=data["start"], end=data["to"])
+        body = history_body(history)
+        del body["breakdown"]
+        return Response(
+            {"connectionId": connection_id, "from": _moment(data["start"]), "to": _moment(data["to"]), **body}
+        )
+
+
+class AuditLogApi(ApiView):
+    def get(self, request: Request) -> Response:
+        data = query_input(AuditQuery, request)
+        entries = selectors.audit_entry_list(limit=data["limit"])
+        return Response({"entries": AuditEntryOutput(entries, many=True).data})
+
+
+class TelemetrySummaryApi(ApiView):
+    def get(self, request: Request) -> Response:
+        window = query_input(TelemetryQuery, request)["window"]
+        summary = selectors.telemetry_summary(window=selectors.WINDOWS[window])
+        return Response(telemetry_body(window, summary))

@@ -1,0 +1,41 @@
+"""Reads of the usage app, one module per concern; import them from here."""
+
+from .audit import audit_entry_list
+from .pricing import price_entry, price_list, price_override_get
+from .records import (
+    BUCKET_LENGTH,
+    BUCKETS,
+    GROUPS,
+    MAX_BUCKETS,
+    STATUS_FILTERS,
+    UsageFilters,
+    UsageHistory,
+    default_range,
+    usage_connection_history,
+    usage_history,
+    usage_log_page,
+    usage_records,
+)
+from .telemetry import WINDOWS, ProviderLatency, telemetry_summary
+
+__all__ = [
+    "BUCKETS",
+    "BUCKET_LENGTH",
+    "GROUPS",
+    "MAX_BUCKETS",
+    "STATUS_FILTERS",
+    "WINDOWS",
+    "ProviderLatency",
+    "UsageFilters",
+    "UsageHistory",
+    "audit_entry_list",
+    "default_range",
+    "price_entry",
+    "price_list",
+    "price_override_get",
+    "telemetry_summary",
+    "usage_connection_history",
+    "usage_history",
+    "usage_log_page",
+    "usage_records",
+]

@@ -1,0 +1,20 @@
+"""Writes of the usage app, one module per concern; import them from here."""
+
+from .audit import audit_entry_create, audit_login, audit_login_failed, audit_model_changed
+from .pricing import PRICE_OVERRIDE_FIELDS, OverrideOutcome, price_override_delete, price_override_set
+from .records import usage_record_batch
+from .retention import PURGE_BATCH_SIZE, usage_purge
+
+__all__ = [
+    "PRICE_OVERRIDE_FIELDS",
+    "PURGE_BATCH_SIZE",
+    "OverrideOutcome",
+    "audit_entry_create",
+    "audit_login",
+    "audit_login_failed",
+    "audit_model_changed",
+    "price_override_delete",
+    "price_override_set",
+    "usage_purge",
+    "usage_record_batch",
+]

@@ -1,0 +1,91 @@
+"""Writing usage records: the recorder's batches, priced and scrubbed of secrets."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from ..models import UsageRecord
+from ..pricing import PriceTable, cost_of, price_table
+from ..redaction import text_redact
+
+if TYPE_CHECKING:
+    from gateway.recorder import Record
+
+MAX_ERROR_LENGTH = 2000
+
+
+@dataclass(frozen=True)
+class _KnownConfig:
+    """What a batch needs from the config snapshot, derived once per snapshot."""
+
+    snapshot: object
+    key_names: dict[int, str]
+    secrets: tuple[str, ...]
+
+
+_known_lock = threading.Lock()
+_known: _KnownConfig | None = None
+
+
+def _known_config() -> _KnownConfig:
+    from gateway.snapshot import get_snapshot_sync
+
+    global _known
+    snapshot = get_snapshot_sync()
+    with _known_lock:
+        if _known is None or _known.snapshot is not snapshot:
+            _known = _KnownConfig(
+                snapshot=snapshot,
+                key_names={entry.id: entry.name for entry in snapshot.keys_by_hash.values()},
+                secrets=tuple({c.api_key for creds in snapshot.credentials.values() for c in creds if c.api_key}),
+            )
+        return _known
+
+
+def _error_text(error: str, *, known: _KnownConfig) -> str:
+    # Cut generously before redacting (bounded work), exactly after (a redaction shortens).
+    return text_redact(error[: 4 * MAX_ERROR_LENGTH], secrets=known.secrets)[:MAX_ERROR_LENGTH] if error else ""
+
+
+def _row(record: Record, *, prices: PriceTable, known: _KnownConfig) -> UsageRecord:
+    return UsageRecord(
+        created_at=datetime.fromtimestamp(record.created_at, tz=UTC),
+        request_id=record.request_id,
+        endpoint=record.endpoint,
+        client_format=record.client_format,
+        api_key_id=record.api_key_id,
+        api_key_name=known.key_names.get(record.api_key_id, "") if record.api_key_id is not None else "",
+        provider=record.provider,
+        model=record.model,
+        connection_id=record.connection_id,
+        status_code=record.status_code,
+        stream=record.stream,
+        prompt_tokens=record.prompt_tokens,
+        completion_tokens=record.completion_tokens,
+        cached_tokens=record.cached_tokens,
+        cache_creation_tokens=record.cache_creation_tokens,
+        reasoning_tokens=record.reasoning_tokens,
+        images=record.images,
+        audio_seconds=round(record.audio_seconds, 3),
+        cost_usd=cost_of(provider=record.provider, model=record.model, usage=record, prices=prices),
+        latency_ms=round(record.latency_ms, 3),
+        ttfb_ms=None if record.ttfb_ms is None else round(record.ttfb_ms, 3),
+        error=_error_text(record.error, known=known),
+    )
+
+
+def usage_record_batch(*, records: Sequence[Record]) -> int:
+    """Write a batch of gateway records with their cost; returns how many rows were created.
+
+    Runs in the recorder's writer thread, off the request path: prices, key names and the
+    secrets to scrub from errors come from the config snapshot.
+    """
+    prices = price_table()
+    known = _known_config()
+    rows = [_row(r, prices=prices, known=known) for r in records]
+    UsageRecord.objects.bulk_create(rows, batch_size=500)
+    return len(rows)
