@@ -23,7 +23,9 @@ from .formats import get_client_format
 from .http import JSON_HEADERS, Request, read_body, send_response, watch_disconnect
 from .recorder import Record, recorder
 from .router import ChatCall, relay_chat
+from .routing import authorize_plan, resolve_plan
 from .snapshot import get_snapshot
+from .state import get_state
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Request, Any, Record], Awaitable[None]]
@@ -48,16 +50,16 @@ async def serve_chat(
     snap = await get_snapshot()
     entry = pipeline.authenticate(request, snap, key)
     record.api_key_id = entry.id if entry else None
-    target = pipeline.resolve_model(model, snap)
+    plan = await resolve_plan(model, snap, get_state())
+    target = plan.targets[0]
     record.provider, record.model = target.provider.id, target.model_id
-    pipeline.authorize(entry, target)
-    creds = pipeline.credentials_for(target, snap)
+    authorize_plan(entry, plan)
     call = ChatCall(client=fmt, payload=payload, canonical=canonical, target=target, stream=stream)
     task = asyncio.current_task()
     assert task is not None
     watcher = asyncio.get_running_loop().create_task(watch_disconnect(request, task))
     try:
-        await relay_chat(request, send, call, creds, record)
+        await relay_chat(request, send, call, plan, snap, record)
     finally:
         watcher.cancel()
 

@@ -24,6 +24,7 @@ from .snapshot import KeyEntry, Snapshot
 class Target:
     provider: ProviderInfo
     model_id: str
+    member: str = ""  # "combo:provider/model" when the target is a combo member
 
     @property
     def name(self) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +31,9 @@ from .formats.base import ClientFormat, StreamEncoder
 from .http import JSON_HEADERS, Headers, Request
 from .pipeline import Target
 from .recorder import Record
+from .routing import Plan, breaker_policy, moves_to_next_connection, moves_to_next_member, penalize, profile_for
+from .snapshot import Snapshot
+from .state import LocalState, get_state
 
 log = logging.getLogger(__name__)
 _STREAM_HEADERS: Headers = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
@@ -44,7 +46,7 @@ class ChatCall:
     client: ClientFormat
     payload: dict[str, Any]
     canonical: dict[str, Any] | None  # None until needed (see ClientFormat.validate)
-    target: Target
+    target: Target  # the plan's target being tried now
     stream: bool
 
 
@@ -119,39 +121,117 @@ async def _open(adapter: ChatAdapter, cred: Credential, call: ChatCall, passthro
         raise ProviderError(502, f"Cannot reach upstream: {exc.__class__.__name__}", retryable=True) from None
 
 
-async def relay_chat(request: Request, send: Any, call: ChatCall, creds: Sequence[Credential], record: Record) -> None:
-    adapter = get_adapter(call.target.provider.format)
+async def relay_chat(request: Request, send: Any, call: ChatCall, plan: Plan, snap: Snapshot, record: Record) -> None:
+    """Serve the call from the first target and connection that can, per the fallback rules."""
+    state = get_state()
+    first: ProviderError | None = None
+    last: ProviderError | None = None
+    waits: list[float] = []
+    for target in plan.targets:
+        call.target = target
+        record.provider, record.model = target.provider.id, target.model_id
+        try:
+            outcome = await _serve_target(request, send, call, snap, state, record)
+        except ProviderError as err:  # a request any provider would reject: no other member either
+            raise _as_gateway_error(err, target) from None
+        if outcome is None:
+            if target.member:
+                await state.note_used(target.member)
+            return
+        first = first or outcome
+        last = outcome
+        if outcome.retry_after is not None:
+            waits.append(outcome.retry_after)
+        if not moves_to_next_member(outcome):
+            break
+        log.info("%s: %s (%s), trying the next member", plan.requested, target.name, outcome.status)
+    assert first is not None and last is not None
+    raise GatewayError(
+        first.status,
+        f"[{call.target.name}] {last.message}",
+        code=last.code or "upstream_error",
+        retry_after=min(waits) if waits else None,
+    )
+
+
+async def _serve_target(
+    request: Request, send: Any, call: ChatCall, snap: Snapshot, state: LocalState, record: Record
+) -> ProviderError | None:
+    """Try the target's connections. None when served; else the failure that ended the target.
+
+    Raises ProviderError for a failure that must end the whole request (a plain bad request).
+    """
+    target = call.target
+    provider = target.provider
+    profile = profile_for(provider, snap)
+    if not state.breaker_allows(f"provider:{provider.id}", breaker_policy(profile)):
+        wait = state.breaker_retry_after(f"provider:{provider.id}", breaker_policy(profile))
+        return ProviderError(503, f"Provider {provider.id} circuit breaker is open", retryable=True, retry_after=wait)
+    creds = snap.credentials.get(provider.id)
+    if not creds:
+        return ProviderError(
+            503,
+            f"No active connection for provider '{provider.id}'. Add one in the admin or via /api/providers.",
+            retryable=True,
+            code="no_credentials",
+        )
+    ready = [c for c in creds if not state.cooldown_remaining(f"conn:{c.connection_id}")]
+    if not ready:
+        wait = min(state.cooldown_remaining(f"conn:{c.connection_id}") for c in creds)
+        return ProviderError(
+            429, f"Every connection of {provider.id} is cooling down", retryable=True, retry_after=wait, code="cooldown"
+        )
+    adapter = get_adapter(provider.format)
     passthrough = adapter.format == call.client.native_provider_format
     if not passthrough:
         call.client.check_translatable(call.payload)
         if call.canonical is None:
             call.canonical = call.client.to_canonical(call.payload)
     last: ProviderError | None = None
-    for index, cred in enumerate(creds):
+    for cred in ready:
         record.connection_id = cred.connection_id
-        resp = None
         try:
-            resp = await _open(adapter, cred, call, passthrough)
-            if resp.status >= 400:
-                body = await resp.read()
-                headers = {k.lower(): v for k, v in resp.headers.items()}
-                raise adapter.error_from_response(resp.status, headers, body)
-            if call.stream:
-                first = await _first_chunk(resp)
-                await _relay_stream(request, send, resp, first, call, adapter, passthrough, record)
-            else:
-                await _relay_json(request, send, resp, call, adapter, passthrough, record)
-            return
+            await _attempt(request, send, call, adapter, cred, passthrough, record)
         except ProviderError as err:
             last = err
-            if not err.retryable or index == len(creds) - 1:
-                break
-            log.info("%s: connection %s failed (%s), trying the next", call.target.name, cred.connection_id, err.status)
-        finally:
-            if resp is not None:
-                resp.close()
-    assert last is not None
-    raise _as_gateway_error(last, call.target)
+            await penalize(err, cred.connection_id, provider.id, profile, state)
+            if not moves_to_next_member(err):
+                raise
+            if not moves_to_next_connection(err):
+                return err
+            log.info("%s: connection %s failed (%s)", target.name, cred.connection_id, err.status)
+            continue
+        await state.record_success(f"provider:{provider.id}")
+        if record.ttfb_ms is not None:
+            state.observe_latency(target.name, record.ttfb_ms)
+        return None
+    return last
+
+
+async def _attempt(
+    request: Request,
+    send: Any,
+    call: ChatCall,
+    adapter: ChatAdapter,
+    cred: Credential,
+    passthrough: bool,
+    record: Record,
+) -> None:
+    resp = None
+    try:
+        resp = await _open(adapter, cred, call, passthrough)
+        if resp.status >= 400:
+            body = await resp.read()
+            headers = {k.lower(): v for k, v in resp.headers.items()}
+            raise adapter.error_from_response(resp.status, headers, body)
+        if call.stream:
+            first = await _first_chunk(resp)
+            await _relay_stream(request, send, resp, first, call, adapter, passthrough, record)
+        else:
+            await _relay_json(request, send, resp, call, adapter, passthrough, record)
+    finally:
+        if resp is not None:
+            resp.close()
 
 
 async def _relay_json(

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
 
 from gateway.recorder import recorder
 from gateway.snapshot import snapshot_mark_dirty
+from gateway.state import get_state
 from tests.fakes.fixtures import fake_provider, fake_provider_server  # noqa: F401
 from tests.live_server import LiveGateway
 
@@ -28,6 +30,7 @@ def live_gateway(django_db_setup: None, django_db_blocker: pytest.FixtureRequest
 def gateway(live_gateway: LiveGateway, transactional_db: None) -> Iterator[LiveGateway]:
     """The running gateway, on a database that this test may fill and that is emptied after it."""
     snapshot_mark_dirty()
+    asyncio.run(get_state().reset())  # cooldowns and breakers of one test must not steer the next
     yield live_gateway
     # Let requests this test left behind (cancelled, disconnected) finish and be recorded
     # before the database is emptied, so that no record leaks into the next test.

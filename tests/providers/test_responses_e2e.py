@@ -4,12 +4,14 @@ become chat completions."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import openai
 import pytest
 
+from gateway.state import get_state
 from tests.fakes.provider import Behaviour, FakeProvider
 from tests.fakes.responses_format import encrypted_of
 from tests.formats.test_responses_e2e import connect, make_key, records
@@ -198,6 +200,12 @@ def test_upstream_errors_and_failed_streams(chat: Any, fake_provider: FakeProvid
     with pytest.raises(openai.RateLimitError) as info:
         chat.chat.completions.create(model="openai-responses/gpt-5", messages=[{"role": "user", "content": "x"}])
     assert "Too many" in info.value.message and info.value.response.headers["retry-after"] == "4"
+    # The account now cools down: the next call is refused without reaching the provider.
+    calls = len(fake_provider.requests)
+    with pytest.raises(openai.RateLimitError) as again:
+        chat.chat.completions.create(model="openai-responses/gpt-5", messages=[{"role": "user", "content": "x"}])
+    assert "cooling down" in again.value.message and len(fake_provider.requests) == calls
+    asyncio.run(get_state().reset())
 
     failed = {"type": "response.failed", "sequence_number": 0, "response": {"id": "r", "status": "failed",
               "error": {"code": "invalid_prompt", "message": "Prompt refused"}}}  # fmt: skip
