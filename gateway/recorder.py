@@ -152,7 +152,9 @@ class Recorder:
                 time.sleep(0.2 * (attempt + 1))
         else:
             self.failed += len(batch)
-        if request_log.isEnabledFor(logging.INFO):
+        # One line per request costs the event loop GIL time at thousands of requests per
+        # second; the usage records are the request log, these lines are opt-in.
+        if settings.LOG_REQUESTS and request_log.isEnabledFor(logging.INFO):
             for r in batch:
                 request_log.info(
                     "%s %s %s/%s status=%d tokens=%d/%d latency=%.1fms%s",

@@ -155,6 +155,8 @@ RECORDER_FLUSH_INTERVAL = env_int("RECORDER_FLUSH_INTERVAL_MS", 250, minimum=10)
 USAGE_RETENTION_DAYS = env_int("USAGE_RETENTION_DAYS", 90, minimum=1)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+# One log line per /v1 request (logger omniroute.requests), written by the recorder thread.
+LOG_REQUESTS = env_bool("LOG_REQUESTS", False)
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ConfigError(
         f"Environment variable LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {LOG_LEVEL!r}"
