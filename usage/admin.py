@@ -17,7 +17,7 @@ from gateway.api.errors import DomainError
 from providers.selectors import provider_choices, provider_resolve
 
 from .models import AuditEntry, PriceOverride, UsageRecord
-from .services import PRICE_OVERRIDE_FIELDS, price_override_delete, price_override_set
+from .services import PRICE_OVERRIDE_FIELDS, price_override_delete, price_override_set, price_value_clean
 
 PRICE_FORM_FIELDS = ["input", "output", "cached", "cache_creation", "reasoning", "per_image", "per_audio_second"]
 
@@ -88,6 +88,11 @@ class PriceOverrideForm(forms.ModelForm):
         cleaned = super().clean() or {}
         if all(cleaned.get(name) is None for name in PRICE_FORM_FIELDS):
             raise forms.ValidationError("Give at least one price.")
+        for name in PRICE_FORM_FIELDS:
+            try:
+                price_value_clean(name, cleaned.get(name))
+            except DomainError as exc:
+                self.add_error(name, exc.message)
         if cleaned.get("provider"):
             try:
                 cleaned["provider"] = provider_resolve(name=cleaned["provider"]).id

@@ -16,7 +16,7 @@ from .records import (
     usage_log_page,
     usage_records,
 )
-from .telemetry import WINDOWS, ProviderLatency, telemetry_summary
+from .telemetry import WINDOWS, ProviderLatency, percentile, telemetry_summary
 
 __all__ = [
     "BUCKETS",
@@ -30,6 +30,7 @@ __all__ = [
     "UsageHistory",
     "audit_entry_list",
     "default_range",
+    "percentile",
     "price_entry",
     "price_list",
     "price_override_get",

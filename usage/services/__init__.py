@@ -1,7 +1,13 @@
 """Writes of the usage app, one module per concern; import them from here."""
 
 from .audit import audit_entry_create, audit_login, audit_login_failed, audit_model_changed
-from .pricing import PRICE_OVERRIDE_FIELDS, OverrideOutcome, price_override_delete, price_override_set
+from .pricing import (
+    PRICE_OVERRIDE_FIELDS,
+    OverrideOutcome,
+    price_override_delete,
+    price_override_set,
+    price_value_clean,
+)
 from .records import usage_record_batch
 from .retention import PURGE_BATCH_SIZE, usage_purge
 
@@ -15,6 +21,7 @@ __all__ = [
     "audit_model_changed",
     "price_override_delete",
     "price_override_set",
+    "price_value_clean",
     "usage_purge",
     "usage_record_batch",
 ]

@@ -30,7 +30,8 @@ def _clean_model(model: str) -> str:
     return model
 
 
-def _clean_price(field: str, value: Decimal | float | int | None) -> Decimal | None:
+def price_value_clean(field: str, value: Decimal | float | int | None) -> Decimal | None:
+    """A price as stored: a finite Decimal from 0 to MAX_PRICE (USD), or None."""
     if value is None:
         return None
     try:
@@ -64,7 +65,7 @@ def price_override_set(
         raise InvalidInput(f"Unknown price field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
     if not prices:
         raise InvalidInput(f"Give at least one price: {', '.join(PRICE_FIELDS)}")
-    cleaned = {field: _clean_price(field, value) for field, value in prices.items()}
+    cleaned = {field: price_value_clean(field, value) for field, value in prices.items()}
     provider_id, model = _provider_id(provider), _clean_model(model)
     with transaction.atomic():
         row = PriceOverride.objects.select_for_update().filter(provider=provider_id, model=model).first()
