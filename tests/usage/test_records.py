@@ -139,3 +139,16 @@ def test_recorder_thread_writes_priced_records() -> None:
     assert recorder.failed == 0
     costs = set(UsageRecord.objects.values_list("cost_usd", flat=True))
     assert UsageRecord.objects.count() == 20 and costs == {Decimal("1")}
+
+
+def test_records_are_kept_when_prices_cannot_be_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    from usage.services import records as records_module
+
+    def broken() -> None:
+        raise RuntimeError("catalog unreadable")
+
+    monkeypatch.setattr(records_module, "price_table", broken)
+    error = "bad key sk-proj-0123456789abcdefghij"
+    usage_record_batch(records=[Record(request_id="x", endpoint="e", status_code=502, model="gpt-4o", error=error)])
+    row = UsageRecord.objects.get()
+    assert row.cost_usd == 0 and "sk-proj-0123456789abcdefghij" not in row.error

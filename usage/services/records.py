@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from ..redaction import text_redact
 if TYPE_CHECKING:
     from gateway.recorder import Record
 
+log = logging.getLogger(__name__)
 MAX_ERROR_LENGTH = 2000
 
 
@@ -84,8 +86,11 @@ def usage_record_batch(*, records: Sequence[Record]) -> int:
     Runs in the recorder's writer thread, off the request path: prices, key names and the
     secrets to scrub from errors come from the config snapshot.
     """
-    prices = price_table()
-    known = _known_config()
+    try:
+        prices, known = price_table(), _known_config()
+    except Exception:  # never lose records over pricing: store them unpriced, say so loudly
+        log.exception("Prices or key names unavailable; %d usage records stored with cost 0", len(records))
+        prices, known = PriceTable(entries={}), _KnownConfig(snapshot=None, key_names={}, secrets=())
     rows = [_row(r, prices=prices, known=known) for r in records]
     UsageRecord.objects.bulk_create(rows, batch_size=500)
     return len(rows)
