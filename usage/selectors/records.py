@@ -14,7 +14,6 @@ from typing import Any
 
 from django.db.models import Avg, BigIntegerField, Count, DecimalField, Max, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncDay, TruncHour
-from django.utils import timezone
 
 from gateway.api.errors import NotFound
 
@@ -166,9 +165,3 @@ def usage_connection_history(*, connection_id: int, start: datetime, end: dateti
     if not exists and not UsageRecord.objects.filter(connection_id=connection_id).exists():
         raise NotFound(f"Connection {connection_id} not found and has no usage")
     return usage_history(filters=filters, bucket="hour", group_by=None)
-
-
-def default_range(*, now: datetime | None = None) -> tuple[datetime, datetime]:
-    """The last 24 hours."""
-    end = now or timezone.now()
-    return end - timedelta(hours=24), end
