@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Iterable
@@ -21,6 +22,7 @@ import orjson
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from providers.adapters.base import Credential
 from providers.catalog import Catalog
@@ -220,9 +222,10 @@ def _profiles() -> dict[str, ResilienceProfileEntry]:
 def build_snapshot() -> Snapshot:
     from providers.selectors import catalog_current
 
-    # Read the version first: a change racing with this build leaves the version behind
+    # Read the version and token first: a change racing with this build leaves them behind
     # and triggers another rebuild.
     version = ConfigVersion.objects.filter(pk=1).values_list("version", flat=True).first() or 0
+    shared_token = _read_shared_token_sync()
     catalog = catalog_current()
     keys = {
         k.key_hash: KeyEntry(
@@ -242,7 +245,7 @@ def build_snapshot() -> Snapshot:
     combos = _combos()
     return Snapshot(
         version=version,
-        shared_token=_read_shared_token_sync(version),
+        shared_token=shared_token,
         catalog=catalog,
         keys_by_hash=keys,
         credentials=credentials,
@@ -298,14 +301,15 @@ def get_snapshot_sync() -> Snapshot:
 
 
 def _bump_version() -> None:
-    updated = ConfigVersion.objects.filter(pk=1).update(version=F("version") + 1)
+    # updated_at moves with every bump, so the token never repeats even if the counter
+    # restarts (a restored or emptied database).
+    updated = ConfigVersion.objects.filter(pk=1).update(version=F("version") + 1, updated_at=timezone.now())
     if not updated:
         ConfigVersion.objects.get_or_create(pk=1, defaults={"version": 1})
-    version = ConfigVersion.objects.filter(pk=1).values_list("version", flat=True).first() or 0
     _state.dirty = True
     if redis_configured():
         try:
-            get_sync_redis().set(REDIS_VERSION_KEY, version)
+            get_sync_redis().set(REDIS_VERSION_KEY, secrets.token_hex(8))
         except Exception as exc:  # Redis down: other processes fall back to polling the database
             log.warning("Could not publish config version to Redis: %s", exc)
 
@@ -315,8 +319,9 @@ def snapshot_invalidate() -> None:
     transaction.on_commit(_bump_version)
 
 
-def _read_db_version() -> int:
-    return ConfigVersion.objects.filter(pk=1).values_list("version", flat=True).first() or 0
+def _read_db_token() -> str:
+    row = ConfigVersion.objects.filter(pk=1).values_list("version", "updated_at").first()
+    return f"d:{row[0]}:{row[1].timestamp()}" if row else "d:0"
 
 
 def _text(raw: object) -> str:
@@ -325,13 +330,13 @@ def _text(raw: object) -> str:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
-def _read_shared_token_sync(db_version: int) -> str:
+def _read_shared_token_sync() -> str:
     if redis_configured():
         try:
             return "r:" + _text(get_sync_redis().get(REDIS_VERSION_KEY))
         except Exception as exc:
             log.warning("Redis unavailable for config versions, polling the database: %s", exc)
-    return f"d:{db_version}"
+    return _read_db_token()
 
 
 async def _read_shared_token() -> str:
@@ -340,7 +345,7 @@ async def _read_shared_token() -> str:
             return "r:" + _text(await get_async_redis().get(REDIS_VERSION_KEY))
         except Exception as exc:
             log.debug("Redis version poll failed, using the database: %s", exc)
-    return f"d:{await asyncio.to_thread(_read_db_version)}"
+    return await asyncio.to_thread(_read_db_token)
 
 
 async def _poll_version() -> None:
