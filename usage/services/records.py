@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from django.db import connection, models, transaction
 
 from ..models import UsageRecord
 from ..pricing import PriceTable, cost_of, price_table
@@ -53,8 +56,9 @@ def _error_text(error: str, *, known: _KnownConfig) -> str:
     return text_redact(error[: 4 * MAX_ERROR_LENGTH], secrets=known.secrets)[:MAX_ERROR_LENGTH] if error else ""
 
 
-def _row(record: Record, *, prices: PriceTable, known: _KnownConfig) -> UsageRecord:
-    return UsageRecord(
+def _row(record: Record, *, prices: PriceTable, known: _KnownConfig) -> dict[str, Any]:
+    """Column values by field attname (a dict, not a model instance: instances cost ~25 µs each)."""
+    return dict(
         created_at=datetime.fromtimestamp(record.created_at, tz=UTC),
         request_id=record.request_id,
         endpoint=record.endpoint,
@@ -92,5 +96,38 @@ def usage_record_batch(*, records: Sequence[Record]) -> int:
         log.exception("Prices or key names unavailable; %d usage records stored with cost 0", len(records))
         prices, known = PriceTable(entries={}), _KnownConfig(snapshot=None, key_names={}, secrets=())
     rows = [_row(r, prices=prices, known=known) for r in records]
-    UsageRecord.objects.bulk_create(rows, batch_size=500)
+    _insert(rows)
     return len(rows)
+
+
+def _insert(rows: list[dict[str, Any]]) -> None:
+    """One INSERT executed for many rows.
+
+    bulk_create costs ~100 µs of CPU per row in SQL compilation (measured); this costs a few,
+    which matters because the writer thread shares the GIL with the event loop.
+    """
+    fields = [f for f in UsageRecord._meta.concrete_fields if not f.primary_key]
+    ops = connection.ops
+    converters: list[Callable[[Any], Any]] = []
+    for f in fields:
+        if isinstance(f, models.DateTimeField):
+            converters.append(ops.adapt_datetimefield_value)
+        elif isinstance(f, models.DecimalField):
+            converters.append(partial(_adapt_decimal, ops, f.max_digits, f.decimal_places))
+        else:
+            converters.append(_same)
+    table = ops.quote_name(UsageRecord._meta.db_table)
+    columns = ", ".join(ops.quote_name(f.column or f.attname) for f in fields)
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
+    attnames = [f.attname for f in fields]
+    params = [[convert(row[name]) for convert, name in zip(converters, attnames, strict=True)] for row in rows]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _adapt_decimal(ops: Any, max_digits: int | None, decimal_places: int | None, value: Any) -> Any:
+    return ops.adapt_decimalfield_value(value, max_digits, decimal_places)
