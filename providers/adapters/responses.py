@@ -142,7 +142,8 @@ def _input_items(messages: object) -> list[dict[str, Any]]:
         where = f"messages[{index}]"
         role = message.get("role") if isinstance(message, dict) else None
         if role in ("system", "developer", "user"):
-            items.append({"type": "message", "role": role, "content": _input_content(message["content"], where)})
+            content = _input_content(message.get("content"), where)
+            items.append({"type": "message", "role": role, "content": content})
         elif role == "assistant":
             items.extend(_assistant_items(message, where))
         elif role == "tool":
@@ -186,9 +187,9 @@ def _effort(body: dict[str, Any]) -> str | None:
     if isinstance(effort, str) and effort:
         return effort
     budget = body.get("thinking_budget")
-    if isinstance(budget, int) and not isinstance(budget, bool):
+    if isinstance(budget, int) and not isinstance(budget, bool) and budget > 0:
         # An explicit token budget has no Responses counterpart: the nearest effort level.
-        return "minimal" if budget <= 0 else "low" if budget <= 4096 else "medium" if budget <= 16384 else "high"
+        return "low" if budget <= 4096 else "medium" if budget <= 16384 else "high"
     return None
 
 
