@@ -66,6 +66,8 @@ def _image_url(image: object, where: str) -> str:
     except (binascii.Error, ValueError):
         raise bad_request(f"{where} is not valid base64", param=where) from None
     media = next((kind for magic, kind in _IMAGE_TYPES if head.startswith(magic)), None)
+    if media == "image/webp" and head[8:12] != b"WEBP":
+        media = None  # RIFF also starts WAV and AVI files
     if media is None:
         raise bad_request(f"{where} is not a PNG, JPEG, GIF or WebP image", param=where)
     return f"data:{media};base64,{image}"
@@ -89,17 +91,17 @@ def _tool_calls(raw: object, where: str, turn: int) -> list[dict[str, Any]]:
         raise bad_request(f"{where}.tool_calls must be an array", param=f"{where}.tool_calls")
     calls = []
     for index, call in enumerate(raw):
-        function = call.get("function") if isinstance(call, dict) else None
-        name = function.get("name") if isinstance(function, dict) else None
+        call = call if isinstance(call, dict) else {}
+        function: dict[str, Any] = call["function"] if isinstance(call.get("function"), dict) else {}
+        name = function.get("name")
         if not isinstance(name, str) or not name:
             raise bad_request(f"{where}.tool_calls[{index}].function.name is required", param=f"{where}.tool_calls")
-        assert isinstance(function, dict) and isinstance(call, dict)
         arguments = function.get("arguments") or {}
         if not isinstance(arguments, dict | str):
             raise bad_request(f"{where}.tool_calls[{index}].function.arguments must be an object")
         encoded = arguments if isinstance(arguments, str) else orjson.dumps(arguments).decode()
         # The ollama SDK keeps no call ids: make stable ones so tool results can point at them.
-        call_id = call.get("id") if isinstance(call.get("id"), str) and call.get("id") else f"call_{turn}_{index}"
+        call_id = call.get("id") if isinstance(call.get("id"), str) and call["id"] else f"call_{turn}_{index}"
         calls.append({"id": call_id, "type": "function", "function": {"name": name, "arguments": encoded}})
     return calls
 
@@ -145,12 +147,13 @@ def _message(message: dict[str, Any], where: str, index: int, pending: _Pending)
         raise bad_request(f"{where}: only user messages may carry images", param=f"{where}.images")
     if role != "assistant":
         return {"role": role, "content": _user_content(message, where)}
-    result: dict[str, Any] = {"role": "assistant", "content": message.get("content") or None}
+    result: dict[str, Any] = {"role": "assistant", "content": message.get("content") or ""}
     if isinstance(message.get("thinking"), str) and message["thinking"]:
         result["reasoning_content"] = message["thinking"]
     if message.get("tool_calls"):
         calls = _tool_calls(message["tool_calls"], where, index)
         result["tool_calls"] = calls
+        result["content"] = result["content"] or None  # OpenAI's shape for a turn of only tool calls
         pending.calls = list(calls)
     return result
 

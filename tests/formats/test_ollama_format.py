@@ -279,3 +279,14 @@ def test_tags_list_chat_models_of_the_snapshot() -> None:
     assert [m.model for m in listed.models] == ["openai/gpt-4o", "my-combo"]
     assert listed.models[0].details is not None and listed.models[0].details.family == "openai"
     assert FORMAT.tags_body(snap) is body  # built once per snapshot
+
+
+def test_plain_assistant_turns_and_riff_files() -> None:
+    messages = canonical({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}]})
+    assert messages["messages"][1] == {"role": "assistant", "content": ""}
+    wav = "UklGRiQAAABXQVZFZm10IBAAAAABAAEA"  # RIFF....WAVEfmt: a RIFF file, not a WebP image
+    with pytest.raises(GatewayError, match="not a PNG, JPEG, GIF or WebP"):
+        canonical({"messages": [{"role": "user", "content": "x", "images": [wav]}]})
+    webp = "UklGRiQAAABXRUJQVlA4IBgAAAAwAQCdASoBAAEAAwA0JaQAA3AA/vuUAAA="
+    image = canonical({"messages": [{"role": "user", "content": "", "images": [webp]}]})["messages"][0]["content"]
+    assert image == [{"type": "image_url", "image_url": {"url": f"data:image/webp;base64,{webp}"}}]
