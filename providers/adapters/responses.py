@@ -340,7 +340,7 @@ class ResponsesAdapter(ChatAdapter):
     @staticmethod
     def _url(cred: Credential) -> str:
         # Custom nodes may name their own path; everyone else serves {base}/responses.
-        path = getattr(cred.provider, "chat_path", "") or "/responses"
+        path = cred.provider.chat_path or "/responses"
         return cred.base_url + path
 
     @staticmethod

@@ -4,6 +4,7 @@ streams -> canonical, and the byte-for-byte passthrough relay."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -13,7 +14,7 @@ from gateway.errors import GatewayError
 from providers.adapters.base import Credential, ProviderError
 from providers.adapters.responses import ADAPTER, responses_body
 from providers.adapters.responses_stream import ResponsesPassthrough, ResponsesStreamDecoder, signature_of
-from providers.catalog import get_catalog
+from providers.catalog import ProviderInfo, get_catalog
 
 
 def frame(name: str, sequence: int, **fields: Any) -> bytes:
@@ -331,3 +332,12 @@ def test_passthrough_is_not_fooled_by_a_terminal_name_in_the_created_event() -> 
     assert relay.usage is None and not relay.ended and relay.response_id == "resp_1"
     relay.feed(frame("response.completed", 1, response={**RESPONSE, "usage": USAGE}))
     assert relay.usage is not None and relay.usage.completion_tokens == 7
+
+
+def test_custom_node_path() -> None:
+    node = ProviderInfo(id="corp", name="Corp", format="responses", base_url="https://llm.corp/api", auth="bearer")
+    cred = Credential.build(
+        connection_id=2, provider=replace(node, chat_path="/v2/responses"), api_key="k", base_url=node.base_url, data={}
+    )
+    body = {"messages": [{"role": "user", "content": "x"}]}
+    assert ADAPTER.chat_request(cred, "m", body, stream=False).url == "https://llm.corp/api/v2/responses"
