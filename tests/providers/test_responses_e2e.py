@@ -11,7 +11,9 @@ from typing import Any
 import openai
 import pytest
 
+from gateway.snapshot import snapshot_mark_dirty
 from gateway.state import get_state
+from providers.models import ProviderNode
 from tests.fakes.provider import Behaviour, FakeProvider
 from tests.fakes.responses_format import encrypted_of
 from tests.formats.test_responses_e2e import connect, make_key, records
@@ -216,3 +218,29 @@ def test_upstream_errors_and_failed_streams(chat: Any, fake_provider: FakeProvid
             model="openai-responses/gpt-5", messages=[{"role": "user", "content": "x"}], stream=True
         )
     assert "Prompt refused" in bad.value.message
+
+
+def test_custom_responses_node(gateway: LiveGateway, fake_provider: FakeProvider) -> None:
+    """A custom node with apiType "responses": chat clients are translated, Responses clients pass through."""
+    ProviderNode.objects.create(
+        name="Corp LLM", prefix="corp", type=ProviderNode.TYPE_OPENAI, api_type=ProviderNode.API_RESPONSES,
+        base_url=fake_provider.openai_base_url,
+    )  # fmt: skip
+    connect("corp", fake_provider.openai_base_url, api_key="sk-corp")
+    snapshot_mark_dirty()
+    sdk: Any = openai.OpenAI(base_url=gateway.base_url, api_key=make_key(), max_retries=0)
+
+    completion = sdk.chat.completions.create(model="corp/house-model", messages=[{"role": "user", "content": "hi"}])
+    assert completion.choices[0].message.content == "Hello from house-model!"
+    assert fake_provider.requests[-1].path == "/v1/responses"
+    assert fake_provider.requests[-1].json["input"] == [{"type": "message", "role": "user", "content": "hi"}]
+
+    response = sdk.responses.create(model="corp/house-model", input="hi", tools=[{"type": "web_search"}])
+    assert response.output_text == "Hello from house-model!"
+    assert fake_provider.requests[-1].json == {
+        "model": "house-model",
+        "input": "hi",
+        "tools": [{"type": "web_search"}],
+        "stream": False,
+    }
+    assert fake_provider.requests[-1].headers["authorization"] == "Bearer sk-corp"
