@@ -239,7 +239,9 @@ def _tools(raw: object, unsupported: list[str] | None = None) -> list[dict[str, 
         where = f"tools[{index}]"
         if not isinstance(tool, dict):
             raise bad_request(f"{where} must be an object", param=where)
-        if tool.get("type") != "function":
+        if not isinstance(tool.get("type"), str) or not tool["type"]:
+            raise bad_request(f"{where}.type must be a non-empty string", param=f"{where}.type")
+        if tool["type"] != "function":
             if unsupported is not None:
                 unsupported.append(f"{where}: built-in tool {tool.get('type')!r}")
             continue
@@ -266,7 +268,8 @@ def _tool_choice(raw: object, unsupported: list[str] | None = None) -> object:
         return None
     if isinstance(raw, str):
         if raw not in _TOOL_CHOICES:
-            raise bad_request(f"Field 'tool_choice' must be one of {', '.join(sorted(_TOOL_CHOICES))} or an object")
+            choices = ", ".join(sorted(_TOOL_CHOICES))
+            raise bad_request(f"Field 'tool_choice' must be one of {choices} or an object", param="tool_choice")
         return raw
     if not isinstance(raw, dict):
         raise bad_request("Field 'tool_choice' must be a string or an object", param="tool_choice")

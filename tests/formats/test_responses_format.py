@@ -164,6 +164,7 @@ def test_plain_requests_are_translatable() -> None:
         ({"input": [{"type": "function_call", "name": "f", "arguments": "{}"}]}, "input[0].call_id"),
         ({"input": [{"type": "function_call", "call_id": "c", "name": "f", "arguments": {}}]}, "arguments"),
         ({"input": "x", "tools": "f"}, "'tools' must be an array"),
+        ({"input": "x", "tools": [{"name": "f"}]}, "tools[0].type"),
         ({"input": "x", "tools": [{"type": "function", "name": "f", "parameters": []}]}, "parameters"),
         ({"input": "x", "tool_choice": "always"}, "tool_choice"),
         ({"input": "x", "text": {"format": {"type": "json_schema", "name": "n"}}}, "text.format.schema"),
