@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 from .env import (
@@ -145,6 +146,12 @@ UPSTREAM_CONNECT_TIMEOUT = env_int("UPSTREAM_CONNECT_TIMEOUT", 10, minimum=1)
 UPSTREAM_FIRST_BYTE_TIMEOUT = env_int("UPSTREAM_FIRST_BYTE_TIMEOUT", 120, minimum=1)
 UPSTREAM_IDLE_TIMEOUT = env_int("UPSTREAM_IDLE_TIMEOUT", 120, minimum=1)
 
+# How a provider's connections (accounts) are picked: `priority` (fill-first, the default) or
+# `round-robin`, optionally per provider: "priority,openai=round-robin" (docs/routing.md).
+CONNECTION_SELECTION = env_str("CONNECTION_SELECTION", "priority")
+# Shared-state key namespace in Redis; empty = derived from the database name (docs/routing.md).
+STATE_NAMESPACE = env_str("STATE_NAMESPACE")
+
 # How often a process checks whether another process changed the configuration (seconds).
 CONFIG_POLL_INTERVAL = env_int("CONFIG_POLL_INTERVAL_MS", 500, minimum=50) / 1000
 
@@ -170,3 +177,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# WhiteNoise serves static files with a sync iterator; under ASGI Django warns on every file.
+warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume synchronous iterators")
