@@ -19,8 +19,9 @@ log = logging.getLogger(__name__)
 CATALOG_PATH = Path(__file__).resolve().parent / "catalog.json"
 
 # Wire formats an adapter exists for (see providers/adapters).
-WIRE_FORMATS = {"openai", "anthropic", "gemini", "responses"}
-AUTH_STYLES = {"bearer", "x-api-key", "x-goog-api-key", "token", "none"}
+WIRE_FORMATS = {"openai", "anthropic", "gemini", "responses", "deepgram", "assemblyai"}
+# "authorization": the bare key in Authorization (AssemblyAI; set by its adapter).
+AUTH_STYLES = {"bearer", "x-api-key", "x-goog-api-key", "token", "authorization", "none"}
 MODEL_TYPES = {"chat", "embedding", "image", "audio"}
 
 

@@ -27,7 +27,15 @@ __all__ = ["Behaviour", "FakeProvider", "RecordedRequest"]
 
 # One route set per wire format; each takes the provider (a BehaviourSource).
 # Each module has `routes(source) -> list[web.RouteDef]`; paths must not collide.
-FORMAT_MODULES = ("openai_format", "anthropic_format", "gemini_format", "responses_format")
+FORMAT_MODULES = (
+    "openai_format",
+    "anthropic_format",
+    "gemini_format",
+    "responses_format",
+    "media_format",
+    "deepgram_format",
+    "assemblyai_format",
+)
 
 
 def _format_routes() -> list[Callable[[FakeProvider], list[web.RouteDef]]]:

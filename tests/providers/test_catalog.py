@@ -30,7 +30,7 @@ REQUIRED_PROVIDERS = {
     "github",
 }
 # Providers that serve only non-chat modalities (e.g. speech-to-text) and so need no chat model.
-PURE_MODALITY_PROVIDERS: set[str] = set()
+PURE_MODALITY_PROVIDERS: set[str] = {"deepgram", "assemblyai"}
 PRICE_KEYS = {"input", "output", "cached", "cacheCreation", "reasoning", "perImage", "perAudioSecond"}
 
 
