@@ -1,12 +1,13 @@
-"""OmniRoute benchmark: the gateway against the direct upstream and against LiteLLM, in one run.
+"""OmniRoute benchmark: the gateway against the direct upstream, a bare Python proxy and LiteLLM, in one run.
 
-    make bench                                   # full run (about 10 minutes on 2 cores)
+    make bench                                   # full run (about 5 minutes on 2 cores)
     make bench BENCH_ARGS=--quick                # smoke run: short, no 100k memory run, no LiteLLM
     .venv/bin/python bench/run.py --help
 
-Sets everything up itself: wrk (apt-get), a fake OpenAI upstream, the gateway in production
+Sets everything up itself: wrk (apt-get), a fake OpenAI upstream, the bare proxy (the
+minimal Python pass-through: ASGI + aiohttp, bench/bare_proxy.py), the gateway in production
 mode on a temporary SQLite data directory and again on PostgreSQL + Redis, LiteLLM in its
-own virtualenv. Prints a table (stdout; progress goes to stderr) and writes
+own virtualenv. See bench/README.md. Prints a table (stdout; progress goes to stderr) and writes
 bench/results/bench-<time>.json. Every process it starts is stopped at the end, also on
 an error or Ctrl-C.
 """
@@ -38,6 +39,7 @@ from bench.targets import (
     Endpoint,
     Gateway,
     check_chat,
+    start_bare_proxy,
     start_fake_upstream,
     start_litellm,
     upstream_chat_count,
@@ -51,6 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="short runs; skip the 100k memory run and LiteLLM")
     parser.add_argument("--skip-litellm", action="store_true", help="do not install or run LiteLLM")
+    parser.add_argument("--skip-bare-proxy", action="store_true", help="do not run the bare Python proxy")
     parser.add_argument("--skip-distributed", action="store_true", help="skip the PostgreSQL + Redis run")
     parser.add_argument("--skip-memory", action="store_true", help="skip the 100k-request memory run")
     parser.add_argument("--skip-scaling", action="store_true", help="skip the 2-worker run")
@@ -173,6 +176,13 @@ class Bench:
         self.non_stream("direct", upstream)
         self.stream("direct", upstream)
 
+        if args.skip_bare_proxy:
+            self.results["notes"].append(
+                "bare proxy skipped (--skip-bare-proxy): the 'vs bare proxy' targets are not measured"
+            )
+        else:
+            self.bare_proxy(upstream)
+
         self.embedded_gateway(upstream)
 
         if args.skip_distributed:
@@ -185,6 +195,14 @@ class Bench:
             self.results["notes"].append(f"LiteLLM skipped ({why}): the 'vs LiteLLM' targets are not measured")
         else:
             self.litellm(upstream)
+
+    def bare_proxy(self, upstream: Endpoint) -> None:
+        """The floor for a Python proxy: the same scenarios through bench/bare_proxy.py."""
+        log("starting the bare proxy (ASGI + aiohttp on uvicorn/uvloop/httptools, one worker)")
+        endpoint = start_bare_proxy(self.procs, self.work_dir, upstream)
+        self.gateway_scenarios("bare", endpoint, upstream)
+        self.rss("bare", endpoint)
+        self.procs.stop(endpoint.service)
 
     def embedded_gateway(self, upstream: Endpoint) -> None:
         gw = Gateway("gateway", self.work_dir / "gateway", src=self.args.gateway_src)
@@ -297,6 +315,7 @@ def meta(args: argparse.Namespace) -> dict[str, Any]:
         "gateway_commit": _git_describe(args.gateway_src),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "systems": "direct upstream; bare proxy (bench/bare_proxy.py); gateway; LiteLLM",
         "load": "wrk, 1 thread, fixed duration after a warm-up; streaming TTFB with an aiohttp client at c=1",
     }
 

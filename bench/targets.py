@@ -1,5 +1,5 @@
-"""The systems under test: the fake upstream, the gateway (embedded or on PostgreSQL + Redis)
-and LiteLLM, each set up from nothing by the benchmark."""
+"""The systems under test: the fake upstream, the bare proxy, the gateway (embedded or on
+PostgreSQL + Redis) and LiteLLM, each set up from nothing by the benchmark."""
 
 from __future__ import annotations
 
@@ -139,6 +139,22 @@ def start_fake_upstream(procs: Processes, log_dir: Path, *, chunks: int, interva
 
 def upstream_chat_count(upstream: Endpoint) -> int:
     return int(http_json("GET", upstream.base_url + "/stats")["chat"])
+
+
+# --- the bare proxy ----------------------------------------------------------------------------
+
+
+def start_bare_proxy(procs: Processes, log_dir: Path, upstream: Endpoint) -> Endpoint:
+    """bench/bare_proxy.py in front of the fake upstream: uvicorn, uvloop, httptools, one worker."""
+    port = free_port()
+    cmd = [sys.executable, str(BENCH_DIR / "bare_proxy.py"), "--port", str(port), "--upstream", upstream.base_url]
+    service = procs.start(Service("bare proxy", cmd, env=base_env(), cwd=REPO, log_path=log_dir / "bare-proxy.log"))
+    base = f"http://127.0.0.1:{port}"
+    service.wait_http(base + "/v1/models", timeout=30)  # any HTTP status means it serves (404 here)
+    endpoint = Endpoint("bare proxy", base, UPSTREAM_MODEL, None, service)
+    check_chat(endpoint, stream=False)
+    check_chat(endpoint, stream=True)
+    return endpoint
 
 
 # --- the gateway -------------------------------------------------------------------------------
