@@ -23,12 +23,14 @@ from .formats import get_client_format
 from .http import JSON_HEADERS, Request, read_body, send_response, watch_disconnect
 from .recorder import Record, recorder
 from .router import ChatCall, relay_chat
-from .routing import authorize_plan, resolve_plan
+from .routing import authorize_plan, pinned_plan, resolve_plan
 from .snapshot import get_snapshot
 from .state import get_state
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Request, Any, Record], Awaitable[None]]
+# ASGI scope key of in-process calls (see gateway/runtime.py); its value names the caller.
+INTERNAL_CALL = "omniroute.internal"
 
 
 async def serve_chat(
@@ -41,16 +43,24 @@ async def serve_chat(
     model: str,
     stream: bool,
     key: str | None = None,
+    pinned: str | None = None,
 ) -> None:
-    """Everything after parsing, for every chat-like endpoint."""
+    """Everything after parsing, for every chat-like endpoint. `pinned`: the provider of a
+    `/v1/providers/{provider}/...` route (no combos or aliases)."""
     fmt = get_client_format(client)
     canonical = fmt.validate(payload)
     record.stream = stream
     record.model = model
     snap = await get_snapshot()
-    entry = pipeline.authenticate(request, snap, key)
+    # Calls the gateway makes to itself (combo tests) are marked in the ASGI scope, which no
+    # HTTP client can set.
+    internal = INTERNAL_CALL in request.scope
+    entry = None if internal else pipeline.authenticate(request, snap, key)
     record.api_key_id = entry.id if entry else None
-    plan = await resolve_plan(model, snap, get_state())
+    state = get_state()
+    if not state.ready and not internal:  # shared state: load it before the first request routes on it
+        await state.start()
+    plan = pinned_plan(pinned, model, snap) if pinned is not None else await resolve_plan(model, snap, state)
     target = plan.targets[0]
     record.provider, record.model = target.provider.id, target.model_id
     authorize_plan(entry, plan)
@@ -73,6 +83,28 @@ async def chat_completions(request: Request, send: Any, record: Record) -> None:
     model = pipeline.require_model(payload)
     stream = pipeline.optional_bool(payload, "stream")
     await serve_chat(request, send, record, client="openai", payload=payload, model=model, stream=stream)
+
+
+_PINNED = re.compile(r"^/v1/providers/(?P<provider>[^/]+)/chat/completions$")
+
+
+async def provider_chat_completions(request: Request, send: Any, record: Record) -> None:
+    """OpenAI chat pinned to one provider: /v1/providers/{provider}/chat/completions."""
+    match = _PINNED.match(request.path.rstrip("/"))
+    assert match is not None
+    payload = await _json_body(request)
+    model = pipeline.require_model(payload)
+    stream = pipeline.optional_bool(payload, "stream")
+    await serve_chat(
+        request,
+        send,
+        record,
+        client="openai",
+        payload=payload,
+        model=model,
+        stream=stream,
+        pinned=unquote(match["provider"]),
+    )
 
 
 async def anthropic_messages(request: Request, send: Any, record: Record) -> None:
@@ -169,6 +201,7 @@ ROUTES: dict[str, tuple[str, dict[str, Handler], bool]] = {
     "/v1beta/models": ("gemini", {"GET": gemini_models}, False),
 }
 _GEMINI_ROUTE: tuple[str, dict[str, Handler], bool] = ("gemini", {"POST": gemini_generate}, True)
+_PINNED_ROUTE: tuple[str, dict[str, Handler], bool] = ("openai", {"POST": provider_chat_completions}, True)
 _NOT_FOUND: tuple[str, dict[str, Handler], bool] = ("openai", {}, False)
 
 
@@ -178,6 +211,8 @@ def _route(path: str) -> tuple[str, dict[str, Handler], bool]:
         return route
     if _GEMINI_ACTION.match(path):
         return _GEMINI_ROUTE
+    if path.startswith("/v1/providers/") and _PINNED.match(path):
+        return _PINNED_ROUTE
     return _NOT_FOUND
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import time
@@ -12,6 +13,10 @@ from .errors import GatewayError
 
 Scope = dict[str, Any]
 Headers = list[tuple[bytes, bytes]]
+# Request ids: a random per-process prefix and a counter — unique across processes and
+# hosts without a system call per request (os.urandom was ~4% of a request's CPU).
+_ID_PREFIX = os.urandom(8).hex()
+_ID_COUNTER = itertools.count(1)
 _SAFE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 
 JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
@@ -51,7 +56,9 @@ class Request:
             headers[name] = value  # ASGI servers give lower-case names
         self.headers = headers
         rid = headers.get(b"x-request-id")
-        self.request_id: bytes = rid if rid and _SAFE_REQUEST_ID.match(rid) else os.urandom(16).hex().encode()
+        if not rid or not _SAFE_REQUEST_ID.match(rid):
+            rid = (_ID_PREFIX + format(next(_ID_COUNTER), "016x")).encode()
+        self.request_id: bytes = rid
         self.disconnected = False
         self.finished = False
         self.response_started = False

@@ -29,3 +29,10 @@ def get_async_redis() -> aioredis.Redis:
 @lru_cache(maxsize=1)
 def get_sync_redis() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+
+
+async def close_async_redis() -> None:
+    """Close the running loop's client: for private event loops that end with their call."""
+    client = _async_clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -31,7 +31,18 @@ from .formats.base import ClientFormat, StreamEncoder
 from .http import JSON_HEADERS, Headers, Request
 from .pipeline import Target
 from .recorder import Record
-from .routing import Plan, breaker_policy, moves_to_next_connection, moves_to_next_member, penalize, profile_for
+from .routing import (
+    Move,
+    Plan,
+    breaker_policy,
+    classify,
+    connection_selection,
+    cooldown_left,
+    model_cooldown_key,
+    penalize,
+    penalize_outcome,
+    profile_for,
+)
 from .snapshot import Snapshot
 from .state import LocalState, get_state
 
@@ -48,6 +59,9 @@ class ChatCall:
     canonical: dict[str, Any] | None  # None until needed (see ClientFormat.validate)
     target: Target  # the plan's target being tried now
     stream: bool
+    # A combo's timeoutMs as a loop.time() deadline: no attempt starts after it, and an
+    # attempt's wait for the first byte ends with it.
+    deadline: float | None = None
 
 
 class TranslatingRelay(StreamRelay):
@@ -110,8 +124,11 @@ async def _open(adapter: ChatAdapter, cred: Credential, call: ChatCall, passthro
     else:
         assert call.canonical is not None
         upstream = adapter.chat_request(cred, model_id, call.canonical, stream=call.stream)
+    timeout: float = settings.UPSTREAM_FIRST_BYTE_TIMEOUT
+    if call.deadline is not None:
+        timeout = max(0.001, min(timeout, call.deadline - asyncio.get_running_loop().time()))
     try:
-        async with asyncio.timeout(settings.UPSTREAM_FIRST_BYTE_TIMEOUT):
+        async with asyncio.timeout(timeout):
             return await get_session().request(
                 upstream.method, upstream.url, headers=upstream.headers, data=upstream.body
             )
@@ -121,91 +138,214 @@ async def _open(adapter: ChatAdapter, cred: Credential, call: ChatCall, passthro
         raise ProviderError(502, f"Cannot reach upstream: {exc.__class__.__name__}", retryable=True) from None
 
 
-async def relay_chat(request: Request, send: Any, call: ChatCall, plan: Plan, snap: Snapshot, record: Record) -> None:
-    """Serve the call from the first target and connection that can, per the fallback rules."""
-    state = get_state()
+@dataclass(slots=True)
+class Failures:
+    """What went wrong so far in one request, for the answer when nothing serves it."""
+
     first: ProviderError | None = None
     last: ProviderError | None = None
-    waits: list[float] = []
-    for target in plan.targets:
+    last_target: str = ""
+    waits: list[float] = field(default_factory=list)
+    # A combo's maxAttempts: upstream calls this request may still make (None: no limit).
+    attempts_left: int | None = None
+    # A combo's timeoutMs, as a loop.time() deadline.
+    deadline: float | None = None
+
+    def may_attempt(self) -> bool:
+        """Whether the combo's limits allow one more upstream call (and count it)."""
+        if self.deadline is not None and asyncio.get_running_loop().time() >= self.deadline:
+            return False
+        if self.attempts_left is not None:
+            if self.attempts_left <= 0:
+                return False
+            self.attempts_left -= 1
+        return True
+
+    def limited(self) -> bool:
+        return self.attempts_left is not None or self.deadline is not None
+
+    def add(self, target: Target, err: ProviderError) -> None:
+        self.first = self.first or err
+        self.last, self.last_target = err, target.name
+        if err.retry_after is not None:
+            self.waits.append(err.retry_after)
+
+    def error(self) -> GatewayError:
+        """The first failure's status, the last error's message, the earliest Retry-After."""
+        if self.first is None or self.last is None:  # the combo's limits allowed no attempt
+            return GatewayError(504, "The combo's attempt or time limit ended the request", code="combo_limit")
+        return GatewayError(
+            self.first.status,
+            f"[{self.last_target}] {self.last.message}",
+            code=self.last.code or "upstream_error",
+            retry_after=min(self.waits) if self.waits else None,
+        )
+
+
+async def relay_chat(request: Request, send: Any, call: ChatCall, plan: Plan, snap: Snapshot, record: Record) -> None:
+    """Serve the call from the first target and connection that can, per the fallback rules
+    (gateway/routing.py `classify`)."""
+    state = get_state()
+    failures = Failures()
+    if plan.combo is not None and plan.combo.config:
+        _apply_combo_limits(plan.combo.config, call, failures)
+    for index, target in enumerate(plan.targets):
+        if failures.limited() and not _within_limits(failures):
+            break
         call.target = target
         record.provider, record.model = target.provider.id, target.model_id
         try:
-            outcome = await _serve_target(request, send, call, snap, state, record)
+            served = await _serve_target(request, send, call, snap, state, record, failures)
         except ProviderError as err:  # a request any provider would reject: no other member either
             raise _as_gateway_error(err, target) from None
-        if outcome is None:
+        if served:
             if target.member:
-                await state.note_used(target.member)
+                await state.record_success(f"member:{target.member}")
+                for key in plan.usage_keys[index] if index < len(plan.usage_keys) else ():
+                    await state.note_used(key)
             return
-        first = first or outcome
-        last = outcome
-        if outcome.retry_after is not None:
-            waits.append(outcome.retry_after)
-        if not moves_to_next_member(outcome):
-            break
-        log.info("%s: %s (%s), trying the next member", plan.requested, target.name, outcome.status)
-    assert first is not None and last is not None
-    raise GatewayError(
-        first.status,
-        f"[{call.target.name}] {last.message}",
-        code=last.code or "upstream_error",
-        retry_after=min(waits) if waits else None,
-    )
+        if index + 1 < len(plan.targets):
+            log.info("%s: %s failed, trying the next member", plan.requested, target.name)
+    raise failures.error()
+
+
+def _apply_combo_limits(config: dict[str, Any], call: ChatCall, failures: Failures) -> None:
+    """The top combo's `maxAttempts` (upstream calls per request) and `timeoutMs` (until the
+    first byte, across all attempts)."""
+    max_attempts = config.get("maxAttempts")
+    if isinstance(max_attempts, int) and max_attempts > 0:
+        failures.attempts_left = max_attempts
+    timeout_ms = config.get("timeoutMs")
+    if isinstance(timeout_ms, int) and timeout_ms > 0:
+        failures.deadline = call.deadline = asyncio.get_running_loop().time() + timeout_ms / 1000
+
+
+def _within_limits(failures: Failures) -> bool:
+    deadline_ok = failures.deadline is None or asyncio.get_running_loop().time() < failures.deadline
+    return deadline_ok and (failures.attempts_left is None or failures.attempts_left > 0)
 
 
 async def _serve_target(
-    request: Request, send: Any, call: ChatCall, snap: Snapshot, state: LocalState, record: Record
-) -> ProviderError | None:
-    """Try the target's connections. None when served; else the failure that ended the target.
+    request: Request,
+    send: Any,
+    call: ChatCall,
+    snap: Snapshot,
+    state: LocalState,
+    record: Record,
+    failures: Failures,
+) -> bool:
+    """Try the target's connections. True when served (or a committed stream failed mid-way);
+    False when the plan should move to its next target (the failures are in `failures`).
 
     Raises ProviderError for a failure that must end the whole request (a plain bad request).
     """
     target = call.target
     provider = target.provider
     profile = profile_for(provider, snap)
-    if not state.breaker_allows(f"provider:{provider.id}", breaker_policy(profile)):
-        wait = state.breaker_retry_after(f"provider:{provider.id}", breaker_policy(profile))
-        return ProviderError(503, f"Provider {provider.id} circuit breaker is open", retryable=True, retry_after=wait)
+    policy = breaker_policy(profile)
+    if target.member and not state.breaker_allows(f"member:{target.member}", policy):
+        wait = state.breaker_retry_after(f"member:{target.member}", policy)
+        failures.add(
+            target,
+            ProviderError(
+                503,
+                f"{target.name} is paused in this combo (circuit breaker open)",
+                retryable=True,
+                retry_after=wait,
+                code="circuit_open",
+            ),
+        )
+        return False
+    provider_key = f"provider:{provider.id}"
+    if not state.breaker_allows(provider_key, policy):
+        wait = state.breaker_retry_after(provider_key, policy)
+        failures.add(
+            target,
+            ProviderError(
+                503,
+                f"Provider {provider.id} circuit breaker is open",
+                retryable=True,
+                retry_after=wait,
+                code="circuit_open",
+            ),
+        )
+        return False
     creds = snap.credentials.get(provider.id)
     if not creds:
-        return ProviderError(
-            503,
-            f"No active connection for provider '{provider.id}'. Add one in the admin or via /api/providers.",
-            retryable=True,
-            code="no_credentials",
+        failures.add(
+            target,
+            ProviderError(
+                503,
+                f"No active connection for provider '{provider.id}'. Add one in the admin or via /api/providers.",
+                retryable=True,
+                code="no_credentials",
+            ),
         )
-    ready = [c for c in creds if not state.cooldown_remaining(f"conn:{c.connection_id}")]
+        return False
+    model_id = target.model_id
+    ready = (
+        [c for c in creds if not cooldown_left(state, c.connection_id, model_id)] if state.cooldowns else list(creds)
+    )
     if not ready:
-        wait = min(state.cooldown_remaining(f"conn:{c.connection_id}") for c in creds)
-        return ProviderError(
-            429, f"Every connection of {provider.id} is cooling down", retryable=True, retry_after=wait, code="cooldown"
+        remaining = {c.connection_id: cooldown_left(state, c.connection_id, model_id) for c in creds}
+        soonest = min(remaining, key=remaining.__getitem__)
+        entry = state.cooldowns.get(model_cooldown_key(soonest, model_id)) or state.cooldowns.get(f"conn:{soonest}")
+        detail = f" ({entry.reason})" if entry is not None else ""
+        failures.add(
+            target,
+            ProviderError(
+                429,
+                f"Every connection of {provider.id} is cooling down for {model_id}{detail}",
+                retryable=True,
+                retry_after=remaining[soonest] or None,
+                code="cooldown",
+            ),
         )
+        return False
+    if len(ready) > 1 and connection_selection(provider.id) == "round-robin":
+        # One rotation per provider, shared by all processes when Redis is configured.
+        start = await state.next_counter(f"connections:{provider.id}") % len(ready)
+        ready = ready[start:] + ready[:start]
     adapter = get_adapter(provider.format)
     passthrough = adapter.format == call.client.native_provider_format
     if not passthrough:
         call.client.check_translatable(call.payload)
         if call.canonical is None:
             call.canonical = call.client.to_canonical(call.payload)
-    last: ProviderError | None = None
+    errors: list[tuple[int | None, ProviderError]] = []
     for cred in ready:
+        if failures.limited() and not failures.may_attempt():
+            break
         record.connection_id = cred.connection_id
+        started = request.elapsed_ms()
         try:
             await _attempt(request, send, call, adapter, cred, passthrough, record)
         except ProviderError as err:
-            last = err
-            await penalize(err, cred.connection_id, provider.id, profile, state)
-            if not moves_to_next_member(err):
+            move = classify(err)
+            await penalize(err, cred.connection_id, target, profile, state)
+            if move is Move.END:
                 raise
-            if not moves_to_next_connection(err):
-                return err
-            log.info("%s: connection %s failed (%s)", target.name, cred.connection_id, err.status)
+            failures.add(target, err)
+            errors.append((cred.connection_id, err))
+            # A failed attempt counts as a slow one for latency-optimized combos.
+            state.observe_latency(
+                target.name, max(request.elapsed_ms() - started, settings.UPSTREAM_FIRST_BYTE_TIMEOUT * 1000)
+            )
+            if move is Move.NEXT_MEMBER:
+                break
+            log.info("%s: connection %s failed (%s), trying the next one", target.name, cred.connection_id, err.status)
             continue
-        await state.record_success(f"provider:{provider.id}")
-        if record.ttfb_ms is not None:
-            state.observe_latency(target.name, record.ttfb_ms)
-        return None
-    return last
+        if record.status_code == 200:
+            await state.record_success(provider_key)
+            if record.ttfb_ms is not None:
+                state.observe_latency(target.name, record.ttfb_ms - started)
+            if errors:
+                await penalize_outcome(target, True, errors, profile, state)
+        else:  # the stream broke after its first byte: no fallback, but the provider is unwell
+            await state.record_failure(provider_key, policy)
+        return True
+    await penalize_outcome(target, False, errors, profile, state)
+    return False
 
 
 async def _attempt(
@@ -258,7 +398,7 @@ async def _relay_json(
         raise ProviderError(502, "Upstream returned an unexpected body", retryable=True, code="bad_upstream_response")
     problem = adapter.response_error(obj)
     if problem is not None:
-        raise ProviderError(502, f"Upstream returned an error: {problem}", retryable=True)
+        raise ProviderError(502, f"Upstream returned an error: {problem}", retryable=True, code="error_in_body")
     if passthrough:
         _apply_usage(record, adapter.usage_from_response(obj))
     else:
@@ -284,6 +424,12 @@ async def _first_chunk(resp: Any) -> bytes:
     return chunk
 
 
+def _before_commit(err: ProviderError) -> ProviderError:
+    """An error in the stream's first chunk: nothing reached the client, so fallback may go on."""
+    code = "error_in_body" if err.status >= 500 else err.code
+    return ProviderError(err.status, err.message, retryable=True, retry_after=err.retry_after, code=code)
+
+
 def _stream_relay(call: ChatCall, adapter: ChatAdapter, passthrough: bool, request: Request) -> StreamRelay:
     wants_usage = call.client.client_wants_stream_usage(call.payload)
     if passthrough:
@@ -305,8 +451,13 @@ async def _relay_stream(
     record: Record,
 ) -> None:
     relay = _stream_relay(call, adapter, passthrough, request)
-    # Decode the first chunk before committing: a provider error event there still falls back.
-    out = relay.feed(first)
+    # Read the first chunk before committing: a provider error event there still falls back.
+    try:
+        if passthrough and b"error" in first:
+            adapter.stream_decoder(model=call.target.model_id).feed(first)
+        out = relay.feed(first)
+    except ProviderError as err:
+        raise _before_commit(err) from None
     record.ttfb_ms = request.elapsed_ms()
     headers = [
         (b"content-type", call.client.stream_content_type),

@@ -1,6 +1,6 @@
 """Routes of the gateway app's management API (the `<id:...>` converter is registered by the site urls)."""
 
-from . import views
+from . import runtime_views, views
 from .base import route
 
 urlpatterns = [
@@ -12,6 +12,10 @@ urlpatterns = [
     *route("monitoring/health", views.HealthApi.as_view(), "api-health"),
     *route("models/alias", views.AliasApi.as_view(), "api-model-alias"),
     *route("combos", views.ComboListApi.as_view(), "api-combos"),
+    *route("combos/test", runtime_views.ComboTestApi.as_view(), "api-combo-test"),
     *route("combos/<id:combo_id>", views.ComboDetailApi.as_view(), "api-combo-detail"),
     *route("resilience", views.ResilienceApi.as_view(), "api-resilience"),
+    *route("resilience/reset", runtime_views.ResilienceResetApi.as_view(), "api-resilience-reset"),
+    *route("models/availability", runtime_views.ModelAvailabilityApi.as_view(), "api-model-availability"),
+    *route("rate-limits", runtime_views.RateLimitsApi.as_view(), "api-rate-limits"),
 ]

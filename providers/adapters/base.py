@@ -8,6 +8,7 @@ lives once, in the gateway router.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -130,6 +131,51 @@ def parse_retry_after(headers: dict[str, str], body_text: str = "") -> float | N
             return value * 60
         return value
     return None
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+def _duration_seconds(value: str) -> float | None:
+    """`1s`, `6m0s`, `20ms`, `1h2m3.5s` (OpenAI's reset format) or plain seconds."""
+    value = value.strip().lower()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    parts = _DURATION_PART.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        return None
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    return sum(float(number) * scale[unit] for number, unit in parts)
+
+
+def ratelimit_reset(headers: dict[str, str]) -> float | None:
+    """Seconds until an exhausted OpenAI-style limit resets, for a 429 without Retry-After:
+    `x-ratelimit-reset-requests` / `-tokens` (durations; the limits whose `-remaining` is 0
+    are the ones that were hit) or `x-ratelimit-reset` (seconds, or a Unix time in s or ms)."""
+    exhausted: list[float] = []
+    others: list[float] = []
+    for kind in ("requests", "tokens"):
+        raw = headers.get(f"x-ratelimit-reset-{kind}")
+        seconds = _duration_seconds(raw) if raw else None
+        if seconds is not None:
+            remaining = headers.get(f"x-ratelimit-remaining-{kind}", "").strip()
+            (exhausted if remaining == "0" else others).append(seconds)
+    if exhausted:
+        return max(exhausted)
+    if others:
+        return min(others)
+    raw = headers.get("x-ratelimit-reset", "").strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    if value > 1e12:  # Unix time in milliseconds
+        return max(0.0, value / 1000 - time.time())
+    if value > 1e9:  # Unix time in seconds
+        return max(0.0, value - time.time())
+    return max(0.0, value)
 
 
 def is_retryable(status: int) -> bool:

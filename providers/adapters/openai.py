@@ -16,6 +16,7 @@ from .base import (
     Usage,
     is_retryable,
     parse_retry_after,
+    ratelimit_reset,
 )
 
 _JSON = "application/json"
@@ -213,7 +214,8 @@ class OpenAIAdapter(ChatAdapter):
             upstream.pop("stream_options", None)
             if upstream.get("stream"):
                 upstream["stream"] = False
-        return UpstreamRequest("POST", f"{cred.base_url}/chat/completions", headers, orjson.dumps(upstream))
+        path = cred.provider.chat_path or "/chat/completions"  # custom nodes may set their own
+        return UpstreamRequest("POST", cred.base_url + path, headers, orjson.dumps(upstream))
 
     def to_canonical_response(self, obj: dict[str, Any], *, model: str) -> dict[str, Any]:
         return obj
@@ -235,13 +237,10 @@ class OpenAIAdapter(ChatAdapter):
 
     def error_from_response(self, status: int, headers: dict[str, str], body: bytes) -> ProviderError:
         message, code = error_message_from_body(body)
-        return ProviderError(
-            status,
-            message,
-            retryable=is_retryable(status),
-            retry_after=parse_retry_after(headers, message),
-            code=code,
-        )
+        retry_after = parse_retry_after(headers, message)
+        if retry_after is None and status == 429:
+            retry_after = ratelimit_reset(headers)
+        return ProviderError(status, message, retryable=is_retryable(status), retry_after=retry_after, code=code)
 
 
 ADAPTER = OpenAIAdapter()

@@ -29,6 +29,7 @@ from .base import (
     Usage,
     is_retryable,
     parse_retry_after,
+    ratelimit_reset,
 )
 from .openai import error_message_from_body
 from .responses_stream import (
@@ -333,9 +334,10 @@ class ResponsesAdapter(ChatAdapter):
 
     def error_from_response(self, status: int, headers: dict[str, str], body: bytes) -> ProviderError:
         message, code = error_message_from_body(body)
-        return ProviderError(
-            status, message, retryable=is_retryable(status), retry_after=parse_retry_after(headers, message), code=code
-        )
+        retry_after = parse_retry_after(headers, message)
+        if retry_after is None and status == 429:
+            retry_after = ratelimit_reset(headers)
+        return ProviderError(status, message, retryable=is_retryable(status), retry_after=retry_after, code=code)
 
     @staticmethod
     def _url(cred: Credential) -> str:
