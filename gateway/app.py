@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, unquote
 
 from django.conf import settings
 
-from . import pipeline
+from . import modalities, pipeline
 from .errors import GatewayError, bad_request
 from .formats import get_client_format
 from .http import JSON_HEADERS, Request, read_body, send_response, watch_disconnect
@@ -61,6 +61,7 @@ async def serve_chat(
     if not state.ready and not internal:  # shared state: load it before the first request routes on it
         await state.start()
     plan = pinned_plan(pinned, model, snap) if pinned is not None else await resolve_plan(model, snap, state)
+    modalities.check_chat(plan)
     target = plan.targets[0]
     record.provider, record.model = target.provider.id, target.model_id
     authorize_plan(entry, plan)
@@ -199,6 +200,7 @@ ROUTES: dict[str, tuple[str, dict[str, Handler], bool]] = {
     "/v1/api/chat": ("ollama", {"POST": ollama_chat}, True),
     "/api/tags": ("ollama", {"GET": ollama_tags}, False),
     "/v1beta/models": ("gemini", {"GET": gemini_models}, False),
+    **modalities.ROUTES,
 }
 _GEMINI_ROUTE: tuple[str, dict[str, Handler], bool] = ("gemini", {"POST": gemini_generate}, True)
 _PINNED_ROUTE: tuple[str, dict[str, Handler], bool] = ("openai", {"POST": provider_chat_completions}, True)
@@ -213,6 +215,8 @@ def _route(path: str) -> tuple[str, dict[str, Handler], bool]:
         return _GEMINI_ROUTE
     if path.startswith("/v1/providers/") and _PINNED.match(path):
         return _PINNED_ROUTE
+    if path.startswith("/v1/providers/") and (pinned := modalities.pinned_route(path)):
+        return pinned
     return _NOT_FOUND
 
 
@@ -255,6 +259,6 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if not request.response_started:
             await send_error(request, send, GatewayError(500, "Internal gateway error", code="internal_error"), client)
     finally:
-        if recorded:
+        if recorded and request.method != "GET":  # listings are not usage
             record.latency_ms = request.elapsed_ms()
             recorder.record(record)

@@ -145,6 +145,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 UPSTREAM_CONNECT_TIMEOUT = env_int("UPSTREAM_CONNECT_TIMEOUT", 10, minimum=1)
 UPSTREAM_FIRST_BYTE_TIMEOUT = env_int("UPSTREAM_FIRST_BYTE_TIMEOUT", 120, minimum=1)
 UPSTREAM_IDLE_TIMEOUT = env_int("UPSTREAM_IDLE_TIMEOUT", 120, minimum=1)
+# Asynchronous transcription (AssemblyAI): how long to poll a job before a 504, and how often.
+TRANSCRIPTION_POLL_TIMEOUT = env_int("TRANSCRIPTION_POLL_TIMEOUT", 120, minimum=1)
+TRANSCRIPTION_POLL_INTERVAL = env_int("TRANSCRIPTION_POLL_INTERVAL_MS", 1000, minimum=10) / 1000
 
 # How a provider's connections (accounts) are picked: `priority` (fill-first, the default) or
 # `round-robin`, optionally per provider: "priority,openai=round-robin" (docs/routing.md).

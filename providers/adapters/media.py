@@ -4,7 +4,7 @@ One adapter per wire format, stateless, lazily imported (like the chat adapters)
 builders turn the gateway's validated OpenAI-shaped request into the provider's request;
 result readers turn the provider's answer into plain values the gateway renders in the
 OpenAI shape. Transcription may take several calls (upload, submit, poll), so
-`transcribe` does its own I/O through `call`, which raises ProviderError; it never
+`transcribe` does its own I/O through `call_json`, which raises ProviderError; it never
 retries or falls back: that loop lives in the gateway.
 """
 
@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 import aiohttp
+import orjson
 from django.conf import settings
 
 from providers.outbound import get_session
 
 from .base import Credential, ProviderError, UpstreamRequest
-from .openai import error_message_from_body
 
 _MODULES = {
     "openai": "providers.adapters.openai_media",
@@ -92,9 +92,6 @@ class TranscriptionJob:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-Call = Callable[..., Any]
-
-
 class MediaAdapter:
     """Contract of a non-chat adapter. Unsupported modalities raise ProviderError 400 "not supported"."""
 
@@ -133,8 +130,6 @@ async def call_json(adapter: MediaAdapter, request: UpstreamRequest, data: Any =
     """One upstream exchange, its JSON answer; ProviderError for transport failures, timeouts
     before the answer, error statuses and bodies that are not JSON."""
     body = await call_raw(adapter, request, data)
-    import orjson
-
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -156,10 +151,6 @@ async def call_raw(adapter: MediaAdapter, request: UpstreamRequest, data: Any = 
         raise ProviderError(504, "Upstream did not answer in time", retryable=True, code="upstream_timeout") from None
     except aiohttp.ClientError as exc:
         raise ProviderError(502, f"Cannot reach upstream: {exc.__class__.__name__}", retryable=True) from None
-
-
-def message_of(body: bytes) -> str:
-    return error_message_from_body(body)[0]
 
 
 class UnsupportedMediaFormat(LookupError):
