@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -240,9 +241,30 @@ async def _serve_target(
     Raises ProviderError for a failure that must end the whole request (a plain bad request).
     """
     target = call.target
+    ready = await ready_connections(target, snap, state, failures)
+    if ready is None:
+        return False
+    adapter = get_adapter(target.provider.format)
+    passthrough = adapter.format == call.client.native_provider_format
+    if not passthrough:
+        call.client.check_translatable(call.payload)
+        if call.canonical is None:
+            call.canonical = call.client.to_canonical(call.payload)
+
+    async def attempt(cred: Credential) -> bool:
+        await _attempt(request, send, call, adapter, cred, passthrough, record)
+        return record.status_code == 200  # else the stream broke after its first byte
+
+    return await try_connections(request, target, ready, snap, state, record, failures, attempt)
+
+
+async def ready_connections(
+    target: Target, snap: Snapshot, state: LocalState, failures: Failures
+) -> list[Credential] | None:
+    """The target's connections to try now, in the order to try them; None (the reason noted
+    in `failures`) when a breaker is open, the provider has no connection or all cool down."""
     provider = target.provider
-    profile = profile_for(provider, snap)
-    policy = breaker_policy(profile)
+    policy = breaker_policy(profile_for(provider, snap))
     if target.member and not state.breaker_allows(f"member:{target.member}", policy):
         wait = state.breaker_retry_after(f"member:{target.member}", policy)
         failures.add(
@@ -255,7 +277,7 @@ async def _serve_target(
                 code="circuit_open",
             ),
         )
-        return False
+        return None
     provider_key = f"provider:{provider.id}"
     if not state.breaker_allows(provider_key, policy):
         wait = state.breaker_retry_after(provider_key, policy)
@@ -269,7 +291,7 @@ async def _serve_target(
                 code="circuit_open",
             ),
         )
-        return False
+        return None
     creds = snap.credentials.get(provider.id)
     if not creds:
         failures.add(
@@ -281,7 +303,7 @@ async def _serve_target(
                 code="no_credentials",
             ),
         )
-        return False
+        return None
     model_id = target.model_id
     ready = (
         [c for c in creds if not cooldown_left(state, c.connection_id, model_id)] if state.cooldowns else list(creds)
@@ -301,17 +323,33 @@ async def _serve_target(
                 code="cooldown",
             ),
         )
-        return False
+        return None
     if len(ready) > 1 and connection_selection(provider.id) == "round-robin":
         # One rotation per provider, shared by all processes when Redis is configured.
         start = await state.next_counter(f"connections:{provider.id}") % len(ready)
         ready = ready[start:] + ready[:start]
-    adapter = get_adapter(provider.format)
-    passthrough = adapter.format == call.client.native_provider_format
-    if not passthrough:
-        call.client.check_translatable(call.payload)
-        if call.canonical is None:
-            call.canonical = call.client.to_canonical(call.payload)
+    return ready
+
+
+async def try_connections(
+    request: Request,
+    target: Target,
+    ready: list[Credential],
+    snap: Snapshot,
+    state: LocalState,
+    record: Record,
+    failures: Failures,
+    attempt: Callable[[Credential], Awaitable[bool]],
+) -> bool:
+    """`attempt` on each connection in turn until one serves, per the fallback rules; what
+    each failure costs. `attempt` raises ProviderError, or returns whether the answer went out
+    whole (False: it broke after being committed, so no fallback, but the provider is unwell).
+
+    True when served; False when the plan should move on. Raises ProviderError for a failure
+    that must end the whole request (a plain bad request). Any endpoint's attempts use this."""
+    provider = target.provider
+    profile = profile_for(provider, snap)
+    provider_key = f"provider:{provider.id}"
     errors: list[tuple[int | None, ProviderError]] = []
     for cred in ready:
         if failures.limited() and not failures.may_attempt():
@@ -319,7 +357,7 @@ async def _serve_target(
         record.connection_id = cred.connection_id
         started = request.elapsed_ms()
         try:
-            await _attempt(request, send, call, adapter, cred, passthrough, record)
+            whole = await attempt(cred)
         except ProviderError as err:
             move = classify(err)
             await penalize(err, cred.connection_id, target, profile, state)
@@ -335,14 +373,14 @@ async def _serve_target(
                 break
             log.info("%s: connection %s failed (%s), trying the next one", target.name, cred.connection_id, err.status)
             continue
-        if record.status_code == 200:
+        if whole:
             await state.record_success(provider_key)
-            if record.ttfb_ms is not None:
-                state.observe_latency(target.name, record.ttfb_ms - started)
+            served_at = record.ttfb_ms if record.ttfb_ms is not None else request.elapsed_ms()
+            state.observe_latency(target.name, served_at - started)
             if errors:
                 await penalize_outcome(target, True, errors, profile, state)
-        else:  # the stream broke after its first byte: no fallback, but the provider is unwell
-            await state.record_failure(provider_key, policy)
+        else:
+            await state.record_failure(provider_key, breaker_policy(profile))
         return True
     await penalize_outcome(target, False, errors, profile, state)
     return False

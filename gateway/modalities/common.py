@@ -1,9 +1,9 @@
 """What every non-chat endpoint shares: the plan for a model of one kind, the fallback loop
 over the plan's targets and their connections, listings, and the JSON answer.
 
-The fallback rules are the router's (gateway/routing.py `classify`, `penalize`, cooldowns,
-breakers, connection order); the loop here differs from the chat relay only in what one
-attempt is: a function of (target, connection) that returns a value or raises ProviderError.
+The fallback rules and the per-connection loop are the router's (`ready_connections`,
+`try_connections`); an attempt here is a function of (target, connection, adapter) that
+returns a value or raises ProviderError.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import orjson
-from django.conf import settings
 
 from providers.adapters import UnsupportedFormat, get_adapter
 from providers.adapters.base import Credential, ProviderError
@@ -25,23 +24,10 @@ from ..errors import GatewayError, bad_request
 from ..http import JSON_HEADERS, Headers, Request, watch_disconnect
 from ..pipeline import Target
 from ..recorder import Record
-from ..router import Failures
-from ..routing import (
-    Move,
-    Plan,
-    authorize_plan,
-    breaker_policy,
-    classify,
-    connection_selection,
-    cooldown_left,
-    penalize,
-    penalize_outcome,
-    pinned_plan,
-    profile_for,
-    resolve_plan,
-)
+from ..router import Failures, ready_connections, try_connections
+from ..routing import Plan, authorize_plan, pinned_plan, resolve_plan
 from ..snapshot import Snapshot, get_snapshot
-from ..state import BreakerPolicy, LocalState, get_state
+from ..state import get_state
 
 T = TypeVar("T")
 Attempt = Callable[[Target, Credential, MediaAdapter], Awaitable[T]]
@@ -115,22 +101,30 @@ async def plan_for(request: Request, record: Record, *, kind: str, model: str, p
 
 
 async def run_plan(request: Request, plan: Plan, record: Record, attempt: Attempt[T]) -> tuple[Target, T]:
-    """The first target and connection that serves the attempt, per the router's fallback rules."""
+    """The first target and connection that serves the attempt, by the router's rules
+    (`ready_connections`, `try_connections`: breakers, cooldowns, order, what failures cost)."""
     snap = await get_snapshot()
     state = get_state()
     failures = Failures()
     for index, target in enumerate(plan.targets):
         record.provider, record.model = target.provider.id, target.model_id
+        ready = await ready_connections(target, snap, state, failures)
+        if ready is None:
+            continue
+        adapter = get_media_adapter(target.provider.format)
+        served: list[T] = []
         try:
-            served = await _try_target(request, target, snap, state, record, failures, attempt)
-        except ProviderError as err:  # a request any provider would reject
+            await try_connections(
+                request, target, ready, snap, state, record, failures, _collecting(attempt, target, adapter, served)
+            )
+        except ProviderError as err:  # a request any provider would reject: no other member either
             raise GatewayError(
                 err.status,
                 f"[{target.name}] {err.message}",
                 code=err.code or "upstream_error",
                 retry_after=err.retry_after,
             ) from None
-        if served is not None:
+        if served:
             if target.member:
                 await state.record_success(f"member:{target.member}")
                 for key in plan.usage_keys[index] if index < len(plan.usage_keys) else ():
@@ -139,90 +133,16 @@ async def run_plan(request: Request, plan: Plan, record: Record, attempt: Attemp
     raise failures.error()
 
 
-def _unavailable(target: Target, snap: Snapshot, state: LocalState, policy: BreakerPolicy) -> ProviderError | None:
-    """Why the target cannot be tried now (breaker open, no connection), else None."""
-    for key, what in (
-        (f"member:{target.member}", f"{target.name} is paused in this combo"),
-        (f"provider:{target.provider.id}", f"Provider {target.provider.id}"),
-    ):
-        if key.startswith("member:") and not target.member:
-            continue
-        if not state.breaker_allows(key, policy):
-            wait = state.breaker_retry_after(key, policy)
-            return ProviderError(
-                503, f"{what} circuit breaker is open", retryable=True, retry_after=wait, code="circuit_open"
-            )
-    if not snap.credentials.get(target.provider.id):
-        return ProviderError(
-            503,
-            f"No active connection for provider '{target.provider.id}'. Add one in the admin or via /api/providers.",
-            retryable=True,
-            code="no_credentials",
-        )
-    return None
+def _collecting(
+    attempt: Attempt[T], target: Target, adapter: MediaAdapter, served: list[T]
+) -> Callable[[Credential], Awaitable[bool]]:
+    """The router's per-connection attempt: run `attempt`, keep its value in `served`."""
 
+    async def once(cred: Credential) -> bool:
+        served.append(await attempt(target, cred, adapter))
+        return True
 
-async def _try_target(
-    request: Request,
-    target: Target,
-    snap: Snapshot,
-    state: LocalState,
-    record: Record,
-    failures: Failures,
-    attempt: Attempt[T],
-) -> tuple[T] | None:
-    provider = target.provider
-    profile = profile_for(provider, snap)
-    policy = breaker_policy(profile)
-    problem = _unavailable(target, snap, state, policy)
-    if problem is not None:
-        failures.add(target, problem)
-        return None
-    creds = snap.credentials[provider.id]
-    ready = [c for c in creds if not cooldown_left(state, c.connection_id, target.model_id)]
-    if not ready:
-        wait = min(cooldown_left(state, c.connection_id, target.model_id) for c in creds)
-        failures.add(
-            target,
-            ProviderError(
-                429,
-                f"Every connection of {provider.id} is cooling down for {target.model_id}",
-                retryable=True,
-                retry_after=wait or None,
-                code="cooldown",
-            ),
-        )
-        return None
-    if len(ready) > 1 and connection_selection(provider.id) == "round-robin":
-        start = await state.next_counter(f"connections:{provider.id}") % len(ready)
-        ready = ready[start:] + ready[:start]
-    adapter = get_media_adapter(provider.format)
-    errors: list[tuple[int | None, ProviderError]] = []
-    for cred in ready:
-        record.connection_id = cred.connection_id
-        started = request.elapsed_ms()
-        try:
-            value = await attempt(target, cred, adapter)
-        except ProviderError as err:
-            move = classify(err)
-            await penalize(err, cred.connection_id, target, profile, state)
-            if move is Move.END:
-                raise
-            failures.add(target, err)
-            errors.append((cred.connection_id, err))
-            # A failed attempt counts as a slow one for latency-optimized combos.
-            elapsed = max(request.elapsed_ms() - started, settings.UPSTREAM_FIRST_BYTE_TIMEOUT * 1000)
-            state.observe_latency(target.name, elapsed)
-            if move is Move.NEXT_MEMBER:
-                break
-            continue
-        await state.record_success(f"provider:{provider.id}")
-        state.observe_latency(target.name, request.elapsed_ms() - started)
-        if errors:
-            await penalize_outcome(target, True, errors, profile, state)
-        return (value,)
-    await penalize_outcome(target, False, errors, profile, state)
-    return None
+    return once
 
 
 async def until_disconnect(request: Request, work: Coroutine[Any, Any, T]) -> T:
