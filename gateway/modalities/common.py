@@ -106,6 +106,8 @@ async def run_plan(request: Request, plan: Plan, record: Record, attempt: Attemp
     snap = await get_snapshot()
     state = get_state()
     failures = Failures()
+    if plan.combo is not None and plan.combo.config:
+        _limit(plan.combo.config, failures)
     for index, target in enumerate(plan.targets):
         record.provider, record.model = target.provider.id, target.model_id
         ready = await ready_connections(target, snap, state, failures)
@@ -131,6 +133,16 @@ async def run_plan(request: Request, plan: Plan, record: Record, attempt: Attemp
                     await state.note_used(key)
             return target, served[0]
     raise failures.error()
+
+
+def _limit(config: dict[str, Any], failures: Failures) -> None:
+    """The combo's `maxAttempts` and `timeoutMs` (no new attempt after it), as on chat."""
+    max_attempts = config.get("maxAttempts")
+    if isinstance(max_attempts, int) and not isinstance(max_attempts, bool) and max_attempts > 0:
+        failures.attempts_left = max_attempts
+    timeout_ms = config.get("timeoutMs")
+    if isinstance(timeout_ms, int) and not isinstance(timeout_ms, bool) and timeout_ms > 0:
+        failures.deadline = asyncio.get_running_loop().time() + timeout_ms / 1000
 
 
 def _collecting(

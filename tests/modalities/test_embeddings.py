@@ -6,6 +6,7 @@ import httpx
 import openai
 import pytest
 
+from gateway.models import Combo
 from tests.fakes.media_format import vector
 from tests.fakes.provider import Behaviour, FakeProvider
 from tests.live_server import LiveGateway
@@ -112,6 +113,22 @@ def test_fallback_between_two_embedding_providers(gateway: LiveGateway, fake_pro
     assert [r.headers["authorization"] for r in fake_provider.requests] == ["Bearer sk-openai", "Bearer sk-nebius"]
     [rec] = records(gateway)
     assert (rec.provider, rec.model, rec.status_code) == ("nebius", "BAAI/bge-en-icl", 200)
+
+
+def test_combo_max_attempts(gateway: LiveGateway, fake_provider: FakeProvider) -> None:
+    connect(fake_provider, "openai")
+    connect(fake_provider, "nebius")
+    Combo.objects.create(
+        name="one-try", members=["openai/text-embedding-3-small", "nebius/BAAI/bge-en-icl"], config={"maxAttempts": 1}
+    )
+    key = make_key()
+    fake_provider.behave(Behaviour(status=503), model="text-embedding-3-small")
+
+    with pytest.raises(openai.InternalServerError) as caught:
+        client(gateway, key).embeddings.create(model="one-try", input="x")
+
+    assert caught.value.status_code == 503
+    assert len(fake_provider.requests) == 1
 
 
 def test_pinned_provider_route(gateway: LiveGateway, fake_provider: FakeProvider) -> None:
