@@ -28,7 +28,8 @@ class AssemblyAIAdapter(MediaAdapter):
     format = "assemblyai"
 
     async def transcribe(self, cred: Credential, model_id: str, job: TranscriptionJob) -> Transcript:
-        upload = UpstreamRequest("POST", f"{cred.base_url}/upload", _headers(cred, "application/octet-stream"), None)
+        headers = {**_headers(cred, "application/octet-stream"), "Content-Length": str(job.audio.size)}
+        upload = UpstreamRequest("POST", f"{cred.base_url}/upload", headers, None)
         uploaded = await call_json(self, upload, job.audio.payload())
         audio_url = uploaded.get("upload_url") if isinstance(uploaded, dict) else None
         if not isinstance(audio_url, str):

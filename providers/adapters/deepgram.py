@@ -25,7 +25,7 @@ class DeepgramAdapter(MediaAdapter):
             query["keyterm"] = job.prompt  # nova-3's nearest thing to a prompt: terms to favour
         if job.segments:
             query["utterances"] = "true"
-        headers = {**cred.headers, "Content-Type": job.audio.mime}
+        headers = {**cred.headers, "Content-Type": job.audio.mime, "Content-Length": str(job.audio.size)}
         request = UpstreamRequest("POST", f"{cred.base_url}/listen?{urlencode(query)}", headers, None)
         obj = await call_json(self, request, job.audio.payload())
         return _transcript(obj, job)

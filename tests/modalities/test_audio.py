@@ -135,6 +135,35 @@ def test_assemblyai_upload_submit_poll(gateway: LiveGateway, fake_provider: Fake
     assert fake_provider.requests[1].json["speech_model"] == "best"
 
 
+def test_assemblyai_falls_back_to_the_next_connection(gateway: LiveGateway, fake_provider: FakeProvider) -> None:
+    connect(fake_provider, "assemblyai", key="aai-1", priority=1)
+    connect(fake_provider, "assemblyai", key="aai-2", priority=2)
+    key = make_key()
+    fake_provider.behave(Behaviour(status=429, error_message="Too many uploads"), times=1)
+
+    result = transcribe(gateway, key, "assemblyai/best")
+
+    assert result.text == "Hello from best!"
+    uploads = [r for r in fake_provider.requests if r.path == "/v2/upload"]
+    # The spooled file is sent again, whole, to the second connection.
+    assert [(r.headers["authorization"], r.body) for r in uploads] == [
+        ("aai-1", wav_bytes(1.5)),
+        ("aai-2", wav_bytes(1.5)),
+    ]
+    assert uploads[1].headers["content-length"] == str(len(wav_bytes(1.5)))
+
+
+def test_deepgram_error_is_relayed(gateway: LiveGateway, fake_provider: FakeProvider) -> None:
+    connect(fake_provider, "deepgram")
+    key = make_key()
+    fake_provider.behave(Behaviour(status=400, error_message="Bad Request: unsupported language"))
+
+    with pytest.raises(openai.BadRequestError, match=r"\[deepgram/nova-3\] Bad Request: unsupported language"):
+        transcribe(gateway, key, "deepgram/nova-3", language="xx")
+    [rec] = records(gateway)
+    assert rec.status_code == 400
+
+
 def test_assemblyai_bounded_wait_is_504(gateway: LiveGateway, fake_provider: FakeProvider, settings: Any) -> None:
     settings.TRANSCRIPTION_POLL_TIMEOUT = 0.2
     connect(fake_provider, "assemblyai")
