@@ -15,6 +15,8 @@ from .gemini import model_path
 from .gemini.errors import provider_error
 from .media import Embeddings, MediaAdapter, bad_upstream
 
+MAX_BATCH = 100  # batchEmbedContents takes at most 100 requests
+
 
 class GeminiMediaAdapter(MediaAdapter):
     format = "gemini"
@@ -25,6 +27,10 @@ class GeminiMediaAdapter(MediaAdapter):
                 400, f"Token-array input is not supported by {cred.provider.id}/{model_id}", retryable=False
             )
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        if len(inputs) > MAX_BATCH:
+            raise ProviderError(
+                400, f"More than {MAX_BATCH} inputs is not supported by {cred.provider.id}/{model_id}", retryable=False
+            )
         name = model_id if model_id.startswith("models/") else f"models/{model_id}"
         requests = []
         for text in inputs:

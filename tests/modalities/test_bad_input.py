@@ -51,6 +51,7 @@ def check(resp: httpx.Response, status: int, needle: str) -> None:
             400,
             "'dimensions' is not supported",
         ),
+        ({"model": "gemini/gemini-embedding-001", "input": ["x"] * 101}, 400, "More than 100 inputs is not supported"),
     ],
 )
 def test_bad_embeddings(
@@ -58,6 +59,7 @@ def test_bad_embeddings(
 ) -> None:
     connect(fake_provider, "openai")
     connect(fake_provider, "together")
+    connect(fake_provider, "gemini")
     key = make_key()
     resp = httpx.post(f"{gateway.base_url}/embeddings", json=body, headers={"Authorization": f"Bearer {key}"})
     check(resp, status, needle)
