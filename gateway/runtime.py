@@ -472,3 +472,8 @@ def combo_test(*, combo_name: str) -> dict[str, Any]:
         return list(await asyncio.gather(*(_probe(m) for m in models)))
 
     return {"comboName": combo.name, "strategy": combo.strategy, "results": run_private(run)}
+
+
+def connection_cooldowns() -> dict[int, list[tuple[str | None, Cooldown]]]:
+    """Running cooldowns per connection id, for the admin: (None, c) whole account, (model, c) one model."""
+    return _cooldowns_by_connection(run_private(get_state().view), time.time())

@@ -3,6 +3,7 @@ write-only password input; saving goes through the same services as the API."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django import forms
@@ -97,21 +98,68 @@ class ProviderConnectionForm(forms.ModelForm):
         return cleaned
 
 
+def _running_cooldowns() -> dict[int, list[tuple[str | None, Any]]]:
+    from gateway.runtime import connection_cooldowns
+
+    try:
+        return connection_cooldowns()
+    except Exception:  # the admin page must render even when shared state is unreachable
+        return {}
+
+
 @admin.register(ProviderConnection)
 class ProviderConnectionAdmin(admin.ModelAdmin):
     form = ProviderConnectionForm
-    list_display = ("name", "provider", "priority", "is_active", "api_key_hint", "test_status", "last_tested_at")
+    list_display = (
+        "name",
+        "provider",
+        "priority",
+        "is_active",
+        "api_key_hint",
+        "runtime_status",
+        "test_status",
+        "last_tested_at",
+    )
     list_filter = ("provider", "is_active", "test_status")
     search_fields = ("name", "provider", "base_url", "default_model")
     ordering = ("priority", "id")
-    readonly_fields = ("api_key_hint", "test_status", "last_error", "last_tested_at", "created_at", "updated_at")
+    readonly_fields = (
+        "api_key_hint",
+        "runtime_status",
+        "test_status",
+        "last_error",
+        "last_tested_at",
+        "created_at",
+        "updated_at",
+    )
     fieldsets = (
-        (None, {"fields": ("provider", "name", "api_key", "api_key_hint", "priority", "is_active")}),
+        (None, {"fields": ("provider", "name", "api_key", "api_key_hint", "priority", "is_active", "runtime_status")}),
         ("Endpoint", {"fields": ("base_url", "default_model", "provider_specific_data")}),
         ("Last test", {"fields": ("test_status", "last_error", "last_tested_at")}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
     actions = ("test_connections",)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        self._cooldowns = _running_cooldowns()  # once per page, not once per row
+        return super().changelist_view(request, extra_context)
+
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        self._cooldowns = _running_cooldowns()
+        return super().changeform_view(request, *args, **kwargs)
+
+    @admin.display(description="Runtime")
+    def runtime_status(self, obj: ProviderConnection) -> str:
+        """Cooldowns the gateway put this account in (rate limits, exhausted credit, bad key)."""
+        running = getattr(self, "_cooldowns", {}).get(obj.pk, [])
+        if not running:
+            return "ready"
+        now = time.time()
+        parts = []
+        for model, cooldown in running:
+            scope = f"{model}: " if model else ""
+            parts.append(f"{scope}cooling down {max(0, int(cooldown.until - now))} s ({cooldown.reason[:120]})")
+        return "; ".join(parts)
 
     def save_model(self, request: HttpRequest, obj: ProviderConnection, form: forms.ModelForm, change: bool) -> None:
         data = {

@@ -95,3 +95,24 @@ def test_filters_and_test_action(staff: Client) -> None:
     target.refresh_from_db()
     assert target.test_status == "error"
     assert b"Cannot reach" in response.content
+
+
+def test_admin_shows_runtime_cooldowns(staff: Client) -> None:
+    import asyncio
+
+    from gateway.state import get_state
+
+    cooled = ProviderConnectionFactory.create(name="cooled")
+    fine = ProviderConnectionFactory.create(name="fine")
+    state = get_state()
+    asyncio.run(state.reset())
+    try:
+        asyncio.run(state.set_cooldown(f"conn:{cooled.pk}", 600, "credit or quota exhausted: insufficient credits"))
+        page = staff.get("/admin/providers/providerconnection/").content.decode()
+        assert "cooling down" in page and "insufficient credits" in page
+        detail = staff.get(f"/admin/providers/providerconnection/{cooled.pk}/change/").content.decode()
+        assert "insufficient credits" in detail
+        other = staff.get(f"/admin/providers/providerconnection/{fine.pk}/change/").content.decode()
+        assert "cooling down" not in other
+    finally:
+        asyncio.run(state.reset())
