@@ -1,6 +1,6 @@
 """Model resolution into a plan of targets, combo strategies, connection selection, and the
 fallback rules: what a failure costs (cooldowns, breaker failures) and where the request
-goes next. docs/routing.md states the same rules as a table.
+goes next. docs/API.md §3 states the same rules as a table.
 
 Resolution order for the `model` a client sends (docs/API.md §2):
 combo name → `provider/model` → alias (exact, then glob) → catalog (bare model id).

@@ -150,9 +150,9 @@ TRANSCRIPTION_POLL_TIMEOUT = env_int("TRANSCRIPTION_POLL_TIMEOUT", 120, minimum=
 TRANSCRIPTION_POLL_INTERVAL = env_int("TRANSCRIPTION_POLL_INTERVAL_MS", 1000, minimum=10) / 1000
 
 # How a provider's connections (accounts) are picked: `priority` (fill-first, the default) or
-# `round-robin`, optionally per provider: "priority,openai=round-robin" (docs/routing.md).
+# `round-robin`, optionally per provider: "priority,openai=round-robin" (docs/API.md §3).
 CONNECTION_SELECTION = env_str("CONNECTION_SELECTION", "priority")
-# Shared-state key namespace in Redis; empty = derived from the database name (docs/routing.md).
+# Shared-state key namespace in Redis; empty = derived from the database name (docs/API.md §3).
 STATE_NAMESPACE = env_str("STATE_NAMESPACE")
 
 # How often a process checks whether another process changed the configuration (seconds).

@@ -1,4 +1,4 @@
-"""The non-chat endpoints: embeddings, image generation, audio transcription (docs/modalities.md)."""
+"""The non-chat endpoints: embeddings, image generation, audio transcription (docs/API.md §4)."""
 
 from __future__ import annotations
 

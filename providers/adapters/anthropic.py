@@ -2,7 +2,7 @@
 
 Canonical (OpenAI chat) -> Messages request, Messages answers (JSON and SSE) -> canonical,
 and the byte passthrough for clients that speak Messages themselves. The mapping decisions
-are listed in docs/formats/anthropic.md; the ones that shape the request:
+are listed in docs/API.md §2 (Anthropic Messages); the ones that shape the request:
 
 - `max_tokens` is required by Anthropic: the client's `max_completion_tokens` / `max_tokens`,
   else DEFAULT_MAX_TOKENS; with thinking on and no client value, the thinking budget is added.

@@ -1,6 +1,6 @@
 """Embeddings, images and transcription in the OpenAI wire format, with each provider's quirks.
 
-Quirks (docs/modalities.md has the table):
+Quirks (docs/API.md §4 has the table):
 - embeddings: Mistral calls `dimensions` `output_dimension` (codestral-embed only); NVIDIA's
   asymmetric models need `input_type` (default "query"); Together takes no `dimensions`;
   token-array input only where the provider documents it (OpenAI).

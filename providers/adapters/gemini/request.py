@@ -1,7 +1,7 @@
 """Canonical (OpenAI chat) request -> Gemini `generateContent` request body.
 
 What Gemini cannot express is a 400 naming it (logprobs, logit_bias, audio output,
-parallel_tool_calls=false, non-function tools); see docs/formats/gemini.md.
+parallel_tool_calls=false, non-function tools); see docs/API.md §2 (Gemini).
 """
 
 from __future__ import annotations
