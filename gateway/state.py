@@ -237,6 +237,10 @@ class RedisState(LocalState):
         self.origin = f"{os.getpid()}:{id(self)}"
         self._listener: asyncio.Task[None] | None = None
         self._loaded: asyncio.Event | None = None
+        # Latency samples are shared in batches: kept locally on the request path, pushed to
+        # and read back from Redis every LATENCY_SYNC_SECONDS by the sync task.
+        self._pending_latency: dict[str, list[float]] = {}
+        self._latency_sync: asyncio.Task[None] | None = None
 
     @property
     def ready(self) -> bool:
@@ -361,6 +365,10 @@ class RedisState(LocalState):
             self._listener = asyncio.get_running_loop().create_task(
                 self._listen(self._loaded), name="omniroute-state-listener"
             )
+        if self._latency_sync is None or self._latency_sync.done():
+            self._latency_sync = asyncio.get_running_loop().create_task(
+                self._sync_latency_forever(), name="omniroute-latency-sync"
+            )
         loaded = self._loaded
         if loaded is not None and not loaded.is_set():
             try:
@@ -370,6 +378,45 @@ class RedisState(LocalState):
                 log.warning(
                     "Shared state not loaded from Redis within %.0f s; routing on local state", _LOAD_WAIT_SECONDS
                 )
+
+    def observe_latency(self, key: str, ms: float) -> None:
+        super().observe_latency(key, ms)
+        self._pending_latency.setdefault(key, []).append(ms)
+
+    def _apply(self, event: dict[str, Any]) -> None:
+        super()._apply(event)
+        if event["op"] == "reset":
+            self._pending_latency.clear()
+
+    async def sync_latency(self) -> None:
+        """Push this process's new samples; replace local windows with the shared ones."""
+        pending, self._pending_latency = self._pending_latency, {}
+        keys = sorted(set(self.latency) | set(pending))
+        if not keys:
+            return
+        redis = self._redis()
+        async with redis.pipeline(transaction=False) as pipe:
+            for key, samples in pending.items():
+                name = self.prefix + "latency:" + key
+                pipe.rpush(name, *samples)
+                pipe.ltrim(name, -_LATENCY_WINDOW, -1)
+                pipe.expire(name, 3600)
+            for key in keys:
+                pipe.lrange(self.prefix + "latency:" + key, 0, -1)
+            results = await pipe.execute()
+        for key, shared in zip(keys, results[-len(keys) :], strict=True):
+            if shared:
+                self.latency[key] = deque((float(v) for v in shared), maxlen=_LATENCY_WINDOW)
+
+    async def _sync_latency_forever(self) -> None:
+        while True:
+            await asyncio.sleep(LATENCY_SYNC_SECONDS)
+            try:
+                await self.sync_latency()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("Latency samples not shared this round: %s", exc)
 
     async def _load(self) -> None:
         redis = self._redis()
@@ -397,6 +444,7 @@ class RedisState(LocalState):
                 await asyncio.sleep(1)
 
 
+LATENCY_SYNC_SECONDS = 1.0
 _state: LocalState | None = None
 
 

@@ -118,3 +118,19 @@ def test_two_processes_share_cooldowns_and_breakers(redis_settings: None) -> Non
         assert b.breakers.get("provider:x") is None or b.breakers["provider:x"].state == CLOSED
 
     asyncio.run(run())
+
+
+def test_latency_samples_are_shared_through_redis(redis_settings: None) -> None:
+    async def run() -> None:
+        a, b = RedisState(namespace="latency-test"), RedisState(namespace="latency-test")
+        for ms in (10.0, 20.0, 30.0):
+            a.observe_latency("openai/gpt-4o", ms)
+        b.observe_latency("openai/gpt-4o", 40.0)
+        await a.sync_latency()
+        await b.sync_latency()
+        await a.sync_latency()
+        # Both windows now hold all four samples, whichever process measured them.
+        assert sorted(a.latency["openai/gpt-4o"]) == sorted(b.latency["openai/gpt-4o"]) == [10.0, 20.0, 30.0, 40.0]
+        assert b.latency_p50("openai/gpt-4o") == 30.0
+
+    asyncio.run(run())
