@@ -17,6 +17,22 @@ def _fast_password_hashing(settings: pytest.FixtureRequest) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_stray_database_sessions(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> Iterator[None]:
+    """Before the test database is dropped, end the sessions that server threads and
+    subprocesses left open (PostgreSQL refuses to drop a database in use)."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:  # type: ignore[attr-defined]
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(scope="session")
 def live_gateway(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> Iterator[LiveGateway]:
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
