@@ -33,9 +33,8 @@ from .base import (
     UpstreamRequest,
     Usage,
     is_retryable,
-    parse_retry_after,
 )
-from .openai import SSELines, error_message_from_body
+from .openai import SSELines
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 8192
@@ -600,7 +599,7 @@ def _seconds_until(stamp: str) -> float | None:
     return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
-def ratelimit_reset(headers: dict[str, str]) -> float | None:
+def anthropic_ratelimit_reset(headers: dict[str, str]) -> float | None:
     """Seconds until an exhausted Anthropic limit resets (`anthropic-ratelimit-<limit>-reset`, RFC 3339).
 
     The limits whose `-remaining` is 0 are the ones that were hit; when none says so, the
@@ -671,12 +670,8 @@ class AnthropicAdapter(ChatAdapter):
             return str(error.get("message") if isinstance(error, dict) else error)
         return None
 
-    def error_from_response(self, status: int, headers: dict[str, str], body: bytes) -> ProviderError:
-        message, code = error_message_from_body(body)
-        retry_after = parse_retry_after(headers, message)
-        if retry_after is None and status == 429:
-            retry_after = ratelimit_reset(headers)
-        return ProviderError(status, message, retryable=is_retryable(status), retry_after=retry_after, code=code)
+    def rate_limit_reset(self, headers: dict[str, str]) -> float | None:
+        return anthropic_ratelimit_reset(headers)
 
 
 ADAPTER = AnthropicAdapter()

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import orjson
+
 from providers.catalog import ProviderInfo
 
 
@@ -178,6 +180,26 @@ def ratelimit_reset(headers: dict[str, str]) -> float | None:
     return max(0.0, value)
 
 
+def error_message_from_body(body: bytes) -> tuple[str, str | None]:
+    """The provider's own message and code from an error body of any common shape."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return (text[:500] or "empty response body"), None
+    if isinstance(obj, dict):
+        err = obj.get("error", obj)
+        if isinstance(err, dict):
+            message = err.get("message") or err.get("detail") or text[:500]
+            code = err.get("code") or err.get("type")
+            return str(message), (str(code) if code is not None else None)
+        if isinstance(err, str):
+            return err, None
+    if isinstance(obj, list) and obj and isinstance(obj[0], dict):  # Gemini wraps errors in a list
+        return error_message_from_body(orjson.dumps(obj[0]))
+    return text[:500], None
+
+
 def is_retryable(status: int) -> bool:
     return status in RETRYABLE_STATUSES or status in ACCOUNT_STATUSES or status >= 500
 
@@ -250,8 +272,16 @@ class ChatAdapter:
         """A 200 answer that is really an error: its message, else None."""
         return None
 
+    def rate_limit_reset(self, headers: dict[str, str]) -> float | None:
+        """Seconds until the provider's exhausted limit resets, from its own headers."""
+        return ratelimit_reset(headers)
+
     def error_from_response(self, status: int, headers: dict[str, str], body: bytes) -> ProviderError:
-        raise NotImplementedError
+        message, code = error_message_from_body(body)
+        retry_after = parse_retry_after(headers, message)
+        if retry_after is None and status == 429:
+            retry_after = self.rate_limit_reset(headers)
+        return ProviderError(status, message, retryable=is_retryable(status), retry_after=retry_after, code=code)
 
     def models_url(self, cred: Credential) -> str:
         return f"{cred.base_url}/models"

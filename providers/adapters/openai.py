@@ -14,9 +14,7 @@ from .base import (
     StreamRelay,
     UpstreamRequest,
     Usage,
-    is_retryable,
-    parse_retry_after,
-    ratelimit_reset,
+    error_message_from_body,
 )
 
 _JSON = "application/json"
@@ -38,26 +36,6 @@ def usage_from_openai(usage: Any) -> Usage:
         if isinstance(completion_details, dict)
         else 0,
     )
-
-
-def error_message_from_body(body: bytes) -> tuple[str, str | None]:
-    """The provider's own message and code from an error body of any common shape."""
-    text = body.decode("utf-8", "replace").strip()
-    try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return (text[:500] or "empty response body"), None
-    if isinstance(obj, dict):
-        err = obj.get("error", obj)
-        if isinstance(err, dict):
-            message = err.get("message") or err.get("detail") or text[:500]
-            code = err.get("code") or err.get("type")
-            return str(message), (str(code) if code is not None else None)
-        if isinstance(err, str):
-            return err, None
-    if isinstance(obj, list) and obj and isinstance(obj[0], dict):  # Gemini wraps errors in a list
-        return error_message_from_body(orjson.dumps(obj[0]))
-    return text[:500], None
 
 
 class OpenAIPassthrough(StreamRelay):
@@ -234,13 +212,6 @@ class OpenAIAdapter(ChatAdapter):
             err = obj["error"]
             return str(err.get("message") if isinstance(err, dict) else err)
         return None
-
-    def error_from_response(self, status: int, headers: dict[str, str], body: bytes) -> ProviderError:
-        message, code = error_message_from_body(body)
-        retry_after = parse_retry_after(headers, message)
-        if retry_after is None and status == 429:
-            retry_after = ratelimit_reset(headers)
-        return ProviderError(status, message, retryable=is_retryable(status), retry_after=retry_after, code=code)
 
 
 ADAPTER = OpenAIAdapter()

@@ -22,16 +22,11 @@ from gateway.errors import bad_request
 from .base import (
     ChatAdapter,
     Credential,
-    ProviderError,
     StreamDecoder,
     StreamRelay,
     UpstreamRequest,
     Usage,
-    is_retryable,
-    parse_retry_after,
-    ratelimit_reset,
 )
-from .openai import error_message_from_body
 from .responses_stream import (
     SIGNATURE_PREFIX,
     ResponsesPassthrough,
@@ -331,13 +326,6 @@ class ResponsesAdapter(ChatAdapter):
                 return str(error.get("message") or error.get("code") or "response failed")
             return str(error or "response failed")
         return None
-
-    def error_from_response(self, status: int, headers: dict[str, str], body: bytes) -> ProviderError:
-        message, code = error_message_from_body(body)
-        retry_after = parse_retry_after(headers, message)
-        if retry_after is None and status == 429:
-            retry_after = ratelimit_reset(headers)
-        return ProviderError(status, message, retryable=is_retryable(status), retry_after=retry_after, code=code)
 
     @staticmethod
     def _url(cred: Credential) -> str:
