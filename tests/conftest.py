@@ -4,6 +4,7 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+from django.test import Client
 
 from gateway.recorder import recorder
 from gateway.snapshot import snapshot_mark_dirty
@@ -15,6 +16,16 @@ from tests.live_server import LiveGateway
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: pytest.FixtureRequest) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def staff(db: None) -> Client:
+    """A Django test client logged in as an operator (staff superuser)."""
+    from tests.factories import AdminUserFactory
+
+    client = Client()
+    client.force_login(AdminUserFactory.create())
+    return client
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -3,23 +3,13 @@ services, saving and deleting go through them."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from django.test import Client
 
 from gateway.models import Combo, ModelAlias, ResilienceProfile
-from tests.factories import AdminUserFactory, ComboFactory, ModelAliasFactory
+from tests.factories import ComboFactory, ModelAliasFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff(settings: Any) -> Client:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    client = Client()
-    client.force_login(AdminUserFactory.create())
-    return client
 
 
 def combo_form(**overrides: str) -> dict[str, str]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from django.contrib.messages import get_messages
 from django.test import Client
@@ -11,17 +9,9 @@ from rest_framework.test import APIClient
 
 from gateway.keys import hash_api_key
 from gateway.models import ApiKey
-from tests.factories import AdminUserFactory, ApiKeyFactory
+from tests.factories import ApiKeyFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff(settings: Any) -> Client:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    client = Client()
-    client.force_login(AdminUserFactory.create())
-    return client
 
 
 def form(**overrides: str) -> dict[str, str]:

@@ -3,14 +3,11 @@ services; a node's connections appear in the connection form's provider choices.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from django.test import Client
 
 from providers.models import ProviderConnection, ProviderModel, ProviderNode
 from tests.factories import (
-    AdminUserFactory,
     ModelAliasFactory,
     ProviderConnectionFactory,
     ProviderModelFactory,
@@ -18,14 +15,6 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff(settings: Any) -> Client:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    client = Client()
-    client.force_login(AdminUserFactory.create())
-    return client
 
 
 def node_form(**overrides: str) -> dict[str, str]:

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from django.test import Client
 
 from providers.models import ProviderConnection
-from tests.factories import AdminUserFactory, ProviderConnectionFactory
+from tests.factories import ProviderConnectionFactory
 
 pytestmark = pytest.mark.django_db
 
 SECRET = "sk-admin-entered-secret-4321"
-
-
-@pytest.fixture
-def staff(settings: Any) -> Client:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    client = Client()
-    client.force_login(AdminUserFactory.create())
-    return client
 
 
 def form(**overrides: str) -> dict[str, str]:

@@ -8,18 +8,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from tests.factories import AdminUserFactory
 from usage.models import UsageRecord
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff(settings: Any) -> Client:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    client = Client()
-    client.force_login(AdminUserFactory.create())
-    return client
 
 
 def record(**kwargs: Any) -> UsageRecord:

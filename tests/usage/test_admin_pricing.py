@@ -8,17 +8,10 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
-from tests.factories import AdminUserFactory, PriceOverrideFactory
+from tests.factories import PriceOverrideFactory
 from usage.models import AuditEntry, PriceOverride
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff() -> Client:
-    client = Client()
-    client.force_login(AdminUserFactory.create())
-    return client
 
 
 def form(**values: str) -> dict[str, str]:
