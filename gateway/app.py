@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, unquote
 
 from django.conf import settings
 
-from . import modalities, pipeline
+from . import limits, modalities, pipeline
 from .errors import GatewayError, bad_request
 from .formats import get_client_format
 from .http import JSON_HEADERS, Request, read_body, send_response, watch_disconnect
@@ -57,6 +57,7 @@ async def serve_chat(
     internal = INTERNAL_CALL in request.scope
     entry = None if internal else pipeline.authenticate(request, snap, key)
     record.api_key_id = entry.id if entry else None
+    await limits.admit(entry, snap, record)
     state = get_state()
     if not state.ready and not internal:  # shared state: load it before the first request routes on it
         await state.start()
@@ -262,3 +263,4 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if recorded and request.method != "GET":  # listings are not usage
             record.latency_ms = request.elapsed_ms()
             recorder.record(record)
+            limits.settle(record)

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -36,6 +37,16 @@ REDIS_VERSION_KEY = "omniroute:config:version"
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetEntry:
+    """A key's spending cap (usage.Budget); amounts in integer cost units (gateway.limits)."""
+
+    limit_usd: Decimal
+    limit_units: int
+    period: str
+    warning_threshold: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class KeyEntry:
     id: int
     name: str
@@ -45,6 +56,10 @@ class KeyEntry:
     no_log: bool
     max_requests_per_minute: int | None
     max_requests_per_day: int | None
+    max_tokens_per_minute: int | None = None
+    budget: BudgetEntry | None = None
+    # Any limit or budget: only such keys cost the limiter any work (gateway.limits).
+    limited: bool = False
 
     def allows_model(self, model: str) -> bool:
         """Empty list = all models. Entries are exact ids, `provider/*` or glob patterns."""
@@ -213,6 +228,22 @@ def _combos() -> dict[str, ComboEntry]:
     return result
 
 
+def _budgets() -> dict[int, BudgetEntry]:
+    from usage.models import Budget
+
+    from .limits import usd_to_units
+
+    return {
+        row.api_key_id: BudgetEntry(
+            limit_usd=row.limit_usd,
+            limit_units=usd_to_units(row.limit_usd),
+            period=row.period,
+            warning_threshold=row.warning_threshold,
+        )
+        for row in Budget.objects.all()
+    }
+
+
 def _profiles() -> dict[str, ResilienceProfileEntry]:
     profiles = _default_profiles()
     profiles.update({row.auth_type: ResilienceProfileEntry.from_row(row) for row in ResilienceProfile.objects.all()})
@@ -227,6 +258,7 @@ def build_snapshot() -> Snapshot:
     version = ConfigVersion.objects.filter(pk=1).values_list("version", flat=True).first() or 0
     shared_token = _read_shared_token_sync()
     catalog = catalog_current()
+    budgets = _budgets()
     keys = {
         k.key_hash: KeyEntry(
             id=k.pk,
@@ -237,6 +269,10 @@ def build_snapshot() -> Snapshot:
             no_log=k.no_log,
             max_requests_per_minute=k.max_requests_per_minute,
             max_requests_per_day=k.max_requests_per_day,
+            max_tokens_per_minute=k.max_tokens_per_minute,
+            budget=budgets.get(k.pk),
+            limited=k.pk in budgets
+            or any(n is not None for n in (k.max_requests_per_minute, k.max_requests_per_day, k.max_tokens_per_minute)),
         )
         for k in ApiKey.objects.all()
     }

@@ -100,3 +100,17 @@ def redis_url() -> str:
     if raw and not raw.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"Environment variable REDIS_URL must start with redis://, rediss:// or unix://, got {raw!r}")
     return raw
+
+
+def env_zone(name: str, default: str) -> str:
+    """An IANA time zone name (e.g. Europe/Berlin), checked against the zone database."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    value = env_str(name) or default
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"Environment variable {name} must be an IANA time zone like Europe/Berlin, got {value!r}"
+        ) from exc
+    return value

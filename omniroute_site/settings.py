@@ -13,6 +13,7 @@ from .env import (
     env_bool,
     env_int,
     env_str,
+    env_zone,
     persisted_secret,
     redis_url,
 )
@@ -102,6 +103,8 @@ AUTH_PASSWORD_VALIDATORS: list[dict] = []
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
+# Budgets and per-day key limits reset at midnight / Monday / the 1st in this zone.
+BUDGET_TIMEZONE = env_zone("BUDGET_TIMEZONE", TIME_ZONE)
 USE_I18N = False
 USE_TZ = True
 

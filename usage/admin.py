@@ -16,8 +16,17 @@ from gateway.admin import add_domain_error
 from gateway.api.errors import DomainError
 from providers.selectors import provider_choices, provider_resolve
 
-from .models import AuditEntry, PriceOverride, UsageRecord
-from .services import PRICE_OVERRIDE_FIELDS, price_override_delete, price_override_set, price_value_clean
+from .models import AuditEntry, Budget, PriceOverride, UsageRecord
+from .selectors import budget_status
+from .services import (
+    PRICE_OVERRIDE_FIELDS,
+    budget_delete,
+    budget_set,
+    budget_values_clean,
+    price_override_delete,
+    price_override_set,
+    price_value_clean,
+)
 
 PRICE_FORM_FIELDS = ["input", "output", "cached", "cache_creation", "reasoning", "per_image", "per_audio_second"]
 
@@ -125,6 +134,64 @@ class PriceOverrideAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[PriceOverride]) -> None:
         for row in queryset:
             price_override_delete(row=row)
+
+
+class BudgetForm(forms.ModelForm):
+    class Meta:
+        model = Budget
+        fields = ["api_key", "limit_usd", "period", "warning_threshold"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("limit_usd") is not None and cleaned.get("period"):
+            try:
+                budget_values_clean(
+                    limit=cleaned["limit_usd"],
+                    period=cleaned["period"],
+                    warning_threshold=cleaned.get("warning_threshold"),
+                )
+            except DomainError as exc:
+                add_domain_error(self, exc, {"limit": "limit_usd"})
+        return cleaned
+
+
+@admin.register(Budget)
+class BudgetAdmin(admin.ModelAdmin):
+    """One budget per API key; saved through the same service as POST /api/usage/budget."""
+
+    form = BudgetForm
+    list_display = ("api_key", "limit_usd", "period", "warning_threshold", "spent_shown", "resets_at_shown")
+    list_filter = ("period",)
+    search_fields = ("api_key__name", "api_key__prefix")
+    list_select_related = ("api_key",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Budget | None = None) -> tuple[str, ...]:
+        return ("api_key", "updated_at") if obj is not None else ("updated_at",)
+
+    @admin.display(description="Spent this period (USD)")
+    def spent_shown(self, obj: Budget) -> str:
+        return f"{budget_status(obj).spent:f}"
+
+    @admin.display(description="Resets at")
+    def resets_at_shown(self, obj: Budget) -> str:
+        return budget_status(obj).resets_at.isoformat()
+
+    def save_model(self, request: HttpRequest, obj: Budget, form: forms.ModelForm, change: bool) -> None:
+        saved = budget_set(
+            key_id=obj.api_key_id,
+            limit=obj.limit_usd,
+            period=obj.period,
+            warning_threshold=obj.warning_threshold,
+        )
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+    def delete_model(self, request: HttpRequest, obj: Budget) -> None:
+        budget_delete(budget=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Budget]) -> None:
+        for row in queryset:
+            budget_delete(budget=row)
 
 
 @admin.register(AuditEntry)

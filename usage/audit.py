@@ -48,6 +48,7 @@ AUDITED: tuple[AuditSpec, ...] = (
     AuditSpec("providers.ProviderNode"),
     AuditSpec("providers.ProviderModel"),
     AuditSpec("usage.PriceOverride"),
+    AuditSpec("usage.Budget"),
     AuditSpec("auth.User", secret={"password": "password"}, ignored=frozenset({"last_login", "date_joined"})),
 )
 

@@ -114,3 +114,24 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.target_type} {self.target_repr}"
+
+
+class Budget(models.Model):
+    """A spending cap of one API key per calendar period (see gateway.limits and docs/API.md §8)."""
+
+    PERIODS = [("daily", "Daily"), ("weekly", "Weekly"), ("monthly", "Monthly")]
+
+    api_key = models.OneToOneField("gateway.ApiKey", on_delete=models.CASCADE, related_name="budget")
+    limit_usd = models.DecimalField(max_digits=16, decimal_places=8, help_text="USD per period")
+    period = models.CharField(max_length=16, choices=PERIODS, default="monthly")
+    warning_threshold = models.DecimalField(
+        max_digits=5, decimal_places=4, default=Decimal("0.8"), help_text="Fraction of the limit that sets `warning`"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["api_key_id"]
+
+    def __str__(self) -> str:
+        return f"{self.api_key.name}: {self.limit_usd} USD {self.period}"

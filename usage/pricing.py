@@ -200,6 +200,15 @@ def price_table_invalidate() -> None:
         _cache.generation += 1
 
 
+def price_table_cached(snapshot: object) -> PriceTable | None:
+    """The cached table if it was built for `snapshot` and is current; never does I/O (for the
+    event loop: gateway.limits prices requests of keys with a budget)."""
+    with _cache.lock:
+        if _cache.table is not None and _cache.snapshot is snapshot and _cache.built_generation == _cache.generation:
+            return _cache.table
+    return None
+
+
 def price_table() -> PriceTable:
     """The current prices: the config snapshot's catalog plus the overrides.
 

@@ -19,7 +19,7 @@ from django.dispatch import receiver
 from gateway.snapshot import snapshot_invalidate
 
 from .audit import AUDITED, AuditSpec
-from .models import PriceOverride
+from .models import Budget, PriceOverride
 from .pricing import price_table_invalidate
 from .services.audit import audit_field_values, audit_login, audit_login_failed, audit_model_changed
 
@@ -82,3 +82,8 @@ def _price_override_changed(**_: object) -> None:
     # At once in this process; other processes see the config version move.
     price_table_invalidate()
     snapshot_invalidate()
+
+
+@receiver([post_save, post_delete], sender=Budget, dispatch_uid="budget-changed")
+def _budget_changed(**_: object) -> None:
+    snapshot_invalidate()  # budgets are enforced from the snapshot

@@ -19,7 +19,7 @@ from providers.adapters import UnsupportedFormat, get_adapter
 from providers.adapters.base import Credential, ProviderError
 from providers.adapters.media import MediaAdapter, UnsupportedMediaFormat, get_media_adapter
 
-from .. import pipeline
+from .. import limits, pipeline
 from ..errors import GatewayError, bad_request
 from ..http import JSON_HEADERS, Headers, Request, watch_disconnect
 from ..pipeline import Target
@@ -84,6 +84,7 @@ async def plan_for(request: Request, record: Record, *, kind: str, model: str, p
     entry = pipeline.authenticate(request, snap)
     record.api_key_id = entry.id if entry else None
     record.model = model
+    await limits.admit(entry, snap, record)
     state = get_state()
     if not state.ready:
         await state.start()

@@ -14,7 +14,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import serializers
 
-from gateway.api.fields import StrictCharField, StrictFloatField, StrictSerializer
+from gateway.api.fields import StrictCharField, StrictFloatField, StrictIntegerField, StrictSerializer
+from gateway.budget_clock import PERIODS
 
 from ..pricing import ModelPrice
 from ..selectors import (
@@ -24,9 +25,11 @@ from ..selectors import (
     MAX_BUCKETS,
     STATUS_FILTERS,
     WINDOWS,
+    BudgetStatus,
     ProviderLatency,
     UsageHistory,
 )
+from ..services.budgets import MAX_BUDGET
 from ..services.pricing import MAX_PRICE
 
 MAX_ID = 10**18 - 1
@@ -269,4 +272,34 @@ def telemetry_body(window: str, summary: dict[str, ProviderLatency]) -> dict[str
             name: {"p50": s.p50, "p95": s.p95, "p99": s.p99, "count": s.count, "ttftP50": s.ttft_p50}
             for name, s in summary.items()
         },
+    }
+
+
+class BudgetInput(StrictSerializer):
+    keyId = StrictIntegerField(source="key_id", min_value=1, max_value=MAX_ID)
+    limit = StrictFloatField(min_value=0, max_value=float(MAX_BUDGET))
+    period = serializers.ChoiceField(choices=list(PERIODS))
+    warningThreshold = StrictFloatField(source="warning_threshold", required=False, allow_null=True)
+
+
+class BudgetQuery(serializers.Serializer):
+    keyId = serializers.IntegerField(source="key_id", min_value=1, max_value=MAX_ID, required=False)
+
+
+def _usd(value: Decimal) -> float:
+    return float(value)
+
+
+def budget_body(status: BudgetStatus) -> dict[str, Any]:
+    budget = status.budget
+    return {
+        "keyId": budget.api_key_id,
+        "keyName": budget.api_key.name,
+        "limit": _usd(budget.limit_usd),
+        "period": budget.period,
+        "warningThreshold": _usd(budget.warning_threshold),
+        "spent": _usd(status.spent),
+        "remaining": _usd(status.remaining),
+        "resetsAt": status.resets_at.isoformat(),
+        "warning": status.warning,
     }

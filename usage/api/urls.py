@@ -6,6 +6,7 @@ from . import views
 
 urlpatterns = [
     *route("pricing", views.PricingApi.as_view(), "api-pricing"),
+    *route("usage/budget", views.BudgetApi.as_view(), "api-usage-budget"),
     *route("usage/history", views.UsageHistoryApi.as_view(), "api-usage-history"),
     *route("usage/logs", views.UsageLogsApi.as_view(), "api-usage-logs"),
     *route("usage/<id:connection_id>", views.ConnectionUsageApi.as_view(), "api-usage-connection"),

@@ -16,6 +16,8 @@ from usage import selectors, services
 from .serializers import (
     AuditEntryOutput,
     AuditQuery,
+    BudgetInput,
+    BudgetQuery,
     ConnectionUsageQuery,
     HistoryQuery,
     LogOutput,
@@ -23,6 +25,7 @@ from .serializers import (
     MomentField,
     PriceInput,
     TelemetryQuery,
+    budget_body,
     cursor_encode,
     history_body,
     price_body,
@@ -124,3 +127,24 @@ class TelemetrySummaryApi(ApiView):
         window = query_input(TelemetryQuery, request)["window"]
         summary = selectors.telemetry_summary(window=selectors.WINDOWS[window])
         return Response(telemetry_body(window, summary))
+
+
+class BudgetApi(ApiView):
+    """Per-key budgets: GET lists them with what was spent, POST creates or replaces one,
+    DELETE ?keyId= removes one."""
+
+    def get(self, request: Request) -> Response:
+        key_id = query_input(BudgetQuery, request).get("key_id")
+        return Response({"budgets": [budget_body(s) for s in selectors.budget_list(key_id=key_id)]})
+
+    def post(self, request: Request) -> Response:
+        data = BudgetInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        budget = services.budget_set(**data.validated_data)
+        return Response(budget_body(selectors.budget_status(budget)))
+
+    def delete(self, request: Request) -> Response:
+        query_param(request, "keyId")  # 400 naming the parameter when it is missing
+        key_id = int(query_input(BudgetQuery, request)["key_id"])
+        services.budget_delete(budget=selectors.budget_get(key_id=key_id))
+        return Response({"success": True})

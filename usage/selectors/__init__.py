@@ -1,6 +1,7 @@
 """Reads of the usage app, one module per concern; import them from here."""
 
 from .audit import audit_entry_list
+from .budgets import BudgetStatus, budget_get, budget_list, budget_status, usage_spent
 from .pricing import price_entry, price_list, price_override_get
 from .records import (
     BUCKET_LENGTH,
@@ -24,10 +25,14 @@ __all__ = [
     "MAX_BUCKETS",
     "STATUS_FILTERS",
     "WINDOWS",
+    "BudgetStatus",
     "ProviderLatency",
     "UsageFilters",
     "UsageHistory",
     "audit_entry_list",
+    "budget_get",
+    "budget_list",
+    "budget_status",
     "percentile",
     "price_entry",
     "price_list",
@@ -37,4 +42,5 @@ __all__ = [
     "usage_history",
     "usage_log_page",
     "usage_records",
+    "usage_spent",
 ]

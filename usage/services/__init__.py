@@ -1,6 +1,7 @@
 """Writes of the usage app, one module per concern; import them from here."""
 
 from .audit import audit_entry_create, audit_login, audit_login_failed, audit_model_changed
+from .budgets import MAX_BUDGET, budget_delete, budget_set, budget_values_clean
 from .pricing import (
     PRICE_OVERRIDE_FIELDS,
     OverrideOutcome,
@@ -12,6 +13,7 @@ from .records import usage_record_batch
 from .retention import PURGE_BATCH_SIZE, usage_purge
 
 __all__ = [
+    "MAX_BUDGET",
     "PRICE_OVERRIDE_FIELDS",
     "PURGE_BATCH_SIZE",
     "OverrideOutcome",
@@ -19,6 +21,9 @@ __all__ = [
     "audit_login",
     "audit_login_failed",
     "audit_model_changed",
+    "budget_delete",
+    "budget_set",
+    "budget_values_clean",
     "price_override_delete",
     "price_override_set",
     "price_value_clean",
