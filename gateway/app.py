@@ -263,4 +263,4 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if recorded and request.method != "GET":  # listings are not usage
             record.latency_ms = request.elapsed_ms()
             recorder.record(record)
-            limits.settle(record)
+            await limits.settle(record)

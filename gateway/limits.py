@@ -68,7 +68,6 @@ class _Admitted:
 # Requests admitted and not yet settled, by id(record): settle needs the key entry and the
 # snapshot (prices) the request ran with.
 _inflight: dict[int, _Admitted] = {}
-_tasks: set[asyncio.Task[None]] = set()
 
 
 def minute_window(now: float) -> tuple[int, float]:
@@ -167,23 +166,26 @@ async def _seed(store: LocalCounters, entry: KeyEntry, check: Check) -> None:
 
     period = budget_period(entry)
     assert period is not None
-    spent = await asyncio.to_thread(usage_spent, key_id=entry.id, since=period.start)
+    spent = await asyncio.to_thread(usage_spent, key_id=entry.id, since=period.start, until=period.end)
     await store.seed(check.name, usd_to_units(spent), check.seconds_left)
 
 
-def settle(record: Record) -> None:
-    """Add a finished request's tokens and cost to its key's counters (after the response)."""
+async def settle(record: Record) -> None:
+    """Add a finished request's tokens and cost to its key's counters.
+
+    Awaited by the request's own task after the response was sent (so the client does not
+    wait, and a test that waits for the server to be idle sees the counters settled); a
+    request that was not admitted by `admit` costs one dict lookup.
+    """
     admitted = _inflight.pop(id(record), None)
     if admitted is None:
         return
     entry = admitted.entry
     tokens = record.prompt_tokens + record.completion_tokens
-    wants_tokens = entry.max_tokens_per_minute is not None and tokens > 0
-    if not wants_tokens and entry.budget is None:
-        return
-    task = asyncio.get_running_loop().create_task(_settle(admitted, record, tokens if wants_tokens else 0))
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)
+    if entry.max_tokens_per_minute is None:
+        tokens = 0
+    if tokens or entry.budget is not None:
+        await _settle(admitted, record, tokens)
 
 
 async def _settle(admitted: _Admitted, record: Record, tokens: int) -> None:
@@ -218,12 +220,6 @@ async def _cost_units(snap: Snapshot, record: Record) -> int:
 def spent_units(key_id: int, period: Period) -> int | None:
     """The budget counter's value (None: not started) — for the management API (sync)."""
     return counters().peek(budget_counter(key_id, period))
-
-
-async def settled() -> None:
-    """Wait for pending settlements (tests, shutdown)."""
-    while _tasks:
-        await asyncio.gather(*list(_tasks), return_exceptions=True)
 
 
 def limits_reset() -> None:

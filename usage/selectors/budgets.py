@@ -15,9 +15,10 @@ from gateway.budget_clock import current_period
 from ..models import Budget, UsageRecord
 
 
-def usage_spent(*, key_id: int, since: datetime) -> Decimal:
-    """The cost of the key's recorded requests since `since` (the start of a budget period)."""
-    total = UsageRecord.objects.filter(api_key_id=key_id, created_at__gte=since).aggregate(total=Sum("cost_usd"))
+def usage_spent(*, key_id: int, since: datetime, until: datetime) -> Decimal:
+    """The cost of the key's recorded requests in [since, until) (a budget period)."""
+    rows = UsageRecord.objects.filter(api_key_id=key_id, created_at__gte=since, created_at__lt=until)
+    total = rows.aggregate(total=Sum("cost_usd"))
     return total["total"] or Decimal(0)
 
 
@@ -43,7 +44,11 @@ def budget_status(budget: Budget) -> BudgetStatus:
 
     period = current_period(budget.period, settings.BUDGET_TIMEZONE)
     units = spent_units(budget.api_key_id, period)
-    spent = units_to_usd(units) if units is not None else usage_spent(key_id=budget.api_key_id, since=period.start)
+    spent = (
+        units_to_usd(units)
+        if units is not None
+        else usage_spent(key_id=budget.api_key_id, since=period.start, until=period.end)
+    )
     return BudgetStatus(budget=budget, spent=spent, resets_at=period.end)
 
 
