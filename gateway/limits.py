@@ -48,6 +48,12 @@ def units_to_usd(units: int) -> Decimal:
     return (Decimal(units) / COST_UNITS_PER_USD).quantize(Decimal("0.00000001"))
 
 
+def _unavailable() -> GatewayError:
+    return GatewayError(
+        503, "The key's budget cannot be checked right now; try again", code="budget_unavailable", retry_after=1
+    )
+
+
 class LimitExceeded(GatewayError):
     """A 429 of the limiter: Retry-After plus the headers that say which limit."""
 
@@ -100,7 +106,7 @@ async def admit(entry: KeyEntry | None, snap: Snapshot, record: Record) -> None:
         if value is not None:
             raise _refusal(entry, check, value, now)
         await _seed(store, entry, check)
-    raise GatewayError(503, "Budget state unavailable; try again", code="budget_unavailable", retry_after=1)
+    raise _unavailable()
 
 
 def _checks(entry: KeyEntry, now: float) -> list[Check]:
@@ -166,7 +172,11 @@ async def _seed(store: LocalCounters, entry: KeyEntry, check: Check) -> None:
 
     period = budget_period(entry)
     assert period is not None
-    spent = await asyncio.to_thread(usage_spent, key_id=entry.id, since=period.start, until=period.end)
+    try:
+        spent = await asyncio.to_thread(usage_spent, key_id=entry.id, since=period.start, until=period.end)
+    except Exception:
+        log.exception("Could not read what key %s spent this %s", entry.id, period.kind)
+        raise _unavailable() from None
     await store.seed(check.name, usd_to_units(spent), check.seconds_left)
 
 

@@ -111,7 +111,13 @@ def test_tpm_refuses_once_the_minute_reached_the_limit(gateway: LiveGateway, fak
 
 @pytest.mark.parametrize(
     ("path", "client_format"),
-    [("/v1/messages", "anthropic"), ("/v1/embeddings", "openai"), ("/v1/api/chat", "ollama")],
+    [
+        ("/v1/messages", "anthropic"),
+        ("/v1/responses", "responses"),
+        ("/v1beta/models/openai/gpt-4o:generateContent", "gemini"),
+        ("/v1/embeddings", "openai"),
+        ("/v1/api/chat", "ollama"),
+    ],
 )
 def test_other_endpoints_are_limited_in_their_own_format(
     gateway: LiveGateway, fake_provider: FakeProvider, path: str, client_format: str
@@ -123,6 +129,8 @@ def test_other_endpoints_are_limited_in_their_own_format(
         "/v1/messages": {"model": "openai/gpt-4o", "max_tokens": 10, "messages": HI},
         "/v1/embeddings": {"model": "openai/text-embedding-3-small", "input": "hi"},
         "/v1/api/chat": {"model": "openai/gpt-4o", "messages": HI, "stream": False},
+        "/v1/responses": {"model": "openai/gpt-4o", "input": "hi"},
+        "/v1beta/models/openai/gpt-4o:generateContent": {"contents": [{"parts": [{"text": "hi"}]}]},
     }
     headers = {"Authorization": f"Bearer {key}"}
     first = httpx.post(f"{gateway.url}{path}", json=bodies[path], headers=headers, timeout=30)
@@ -132,6 +140,8 @@ def test_other_endpoints_are_limited_in_their_own_format(
     body = second.json()
     if client_format == "anthropic":
         assert body["type"] == "error" and body["error"]["type"] == "rate_limit_error"
+    if client_format == "gemini":
+        assert body["error"]["status"] == "RESOURCE_EXHAUSTED"
     message = body["error"]["message"] if isinstance(body["error"], dict) else body["error"]
     assert "1 requests per minute" in message
 
