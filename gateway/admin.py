@@ -19,6 +19,7 @@ from .models import ApiKey, Combo, ModelAlias, ResilienceProfile
 from .selectors import combo_referrers
 from .services import (
     API_KEY_EDITABLE_FIELDS,
+    API_KEY_FIELDS,
     COMBO_EDITABLE_FIELDS,
     alias_delete,
     alias_set,
@@ -43,16 +44,7 @@ admin.site.site_header = "OmniRoute administration"
 admin.site.site_title = "OmniRoute"
 admin.site.index_title = "Configuration"
 
-FORM_FIELDS = [
-    "name",
-    "scope",
-    "is_active",
-    "allowed_models",
-    "max_requests_per_minute",
-    "max_requests_per_day",
-    "max_tokens_per_minute",
-    "no_log",
-]
+FORM_FIELDS = list(API_KEY_FIELDS)
 
 
 class ApiKeyForm(forms.ModelForm):

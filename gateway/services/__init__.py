@@ -5,6 +5,7 @@ Snapshot invalidation happens in model signals (gateway/signals.py), not here.
 
 from .access import (
     API_KEY_EDITABLE_FIELDS,
+    API_KEY_FIELDS,
     LOGIN_MAX_FAILURES,
     LOGIN_WINDOW_SECONDS,
     admin_user_ensure,
@@ -20,6 +21,7 @@ from .resilience import resilience_profile_delete, resilience_profile_validate, 
 
 __all__ = [
     "API_KEY_EDITABLE_FIELDS",
+    "API_KEY_FIELDS",
     "COMBO_EDITABLE_FIELDS",
     "COMBO_MAX_DEPTH",
     "LOGIN_MAX_FAILURES",

@@ -19,18 +19,18 @@ from ..api.errors import AuthenticationFailed, InvalidInput, TooManyAttempts
 from ..keys import generate_api_key, hash_api_key, visible_prefix
 from ..models import ApiKey
 
-API_KEY_EDITABLE_FIELDS = frozenset(
-    {
-        "name",
-        "scope",
-        "is_active",
-        "allowed_models",
-        "max_requests_per_minute",
-        "max_requests_per_day",
-        "max_tokens_per_minute",
-        "no_log",
-    }
+# What an operator may set on a key, in the order forms show it.
+API_KEY_FIELDS = (
+    "name",
+    "scope",
+    "is_active",
+    "allowed_models",
+    "max_requests_per_minute",
+    "max_requests_per_day",
+    "max_tokens_per_minute",
+    "no_log",
 )
+API_KEY_EDITABLE_FIELDS = frozenset(API_KEY_FIELDS)
 LOGIN_MAX_FAILURES = 10
 LOGIN_WINDOW_SECONDS = 5 * 60
 

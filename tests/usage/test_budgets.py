@@ -5,7 +5,6 @@ spend that survives a forgotten counter)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -16,21 +15,14 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from gateway.budget_clock import current_period
-from gateway.limits import limits_reset
 from tests.e2e.test_openai_chat import client, make_connection
 from tests.factories import ApiKeyFactory, PriceOverrideFactory, UsageRecordFactory
 from tests.fakes.provider import Behaviour, FakeProvider
+from tests.gateway.test_key_limits import fresh_counters  # noqa: F401 (autouse)
 from tests.live_server import LiveGateway
 from usage.models import AuditEntry, Budget
 
 HI: list[Any] = [{"role": "user", "content": "hi"}]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_counters() -> Iterator[None]:
-    limits_reset()
-    yield
-    limits_reset()
 
 
 def budgets(operator: APIClient, **query: Any) -> list[dict[str, Any]]:
