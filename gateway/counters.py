@@ -145,21 +145,22 @@ class RedisCounters(LocalCounters):
 
         super().__init__()
         self.prefix = f"omniroute:limits:{state_namespace()}:"
-        self._scripts: dict[tuple[int, str], Any] = {}
+        self._scripts: dict[str, Any] = {}
         self._failing_since = 0.0
 
     def _key(self, name: str) -> str:
         kind, key_id, window = name.split(":", 2)
         return f"{self.prefix}{kind}:{{{key_id}}}:{window}"
 
-    def _script(self, source: str) -> Any:
+    async def _run(self, source: str, keys: list[str], args: list[Any]) -> Any:
+        """EVALSHA on this event loop's client (EVAL once when Redis does not know the script)."""
         from .redis_client import get_async_redis
 
         redis = get_async_redis()
-        script = self._scripts.get((id(redis), source))
+        script = self._scripts.get(source)
         if script is None:
-            script = self._scripts[(id(redis), source)] = redis.register_script(source)
-        return script
+            script = self._scripts[source] = redis.register_script(source)
+        return await script(keys=keys, args=args, client=redis)
 
     def _failed(self, exc: Exception) -> None:
         now = time.time()
@@ -172,7 +173,7 @@ class RedisCounters(LocalCounters):
         for check in checks:
             args += [check.limit, "c" if check.count else "s" if check.seed else "r", _ms(check.seconds_left)]
         try:
-            index, value = await self._script(_ADMIT)(keys=[self._key(c.name) for c in checks], args=args)
+            index, value = await self._run(_ADMIT, [self._key(c.name) for c in checks], args)
         except Exception as exc:
             self._failed(exc)
             return await super().admit(checks)
@@ -185,7 +186,7 @@ class RedisCounters(LocalCounters):
         for _, amount, seconds, only_existing in additions:
             args += [amount, _ms(seconds), "1" if only_existing else "0"]
         try:
-            await self._script(_ADD)(keys=[self._key(a[0]) for a in additions], args=args)
+            await self._run(_ADD, [self._key(a[0]) for a in additions], args)
         except Exception as exc:
             self._failed(exc)
             await super().add(additions)
