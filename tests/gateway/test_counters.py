@@ -72,7 +72,7 @@ def test_redis_counters_expire_after_their_window() -> None:
         store = RedisCounters()
         assert run(store, RPM) is None
         asyncio.run(store.add([("t:7:100", 250, 30, False)]))
-        keys = sorted(k.decode() for k in client.keys("*"))
+        keys = sorted(k.decode() for k in client.scan_iter("*"))
         assert keys == [f"{store.prefix}r:{{7}}:100", f"{store.prefix}t:{{7}}:100"]
         assert all(30_000 < client.pttl(k) <= 90_000 for k in keys)  # the window plus a minute
         client.flushdb()
