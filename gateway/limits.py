@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -37,7 +38,7 @@ from .snapshot import KeyEntry, Snapshot
 log = logging.getLogger(__name__)
 COST_UNITS_PER_USD = 10**8
 _MINUTE = 60.0
-_PERIOD_WORDS = {"daily": "day", "weekly": "week", "monthly": "month"}
+_PERIOD_WORDS = {"daily": "today", "weekly": "this week", "monthly": "this month"}
 
 
 def usd_to_units(value: Decimal) -> int:
@@ -105,7 +106,7 @@ async def admit(entry: KeyEntry | None, snap: Snapshot, record: Record) -> None:
         check, value = refused
         if value is not None:
             raise _refusal(entry, check, value, now)
-        await _seed(store, entry, check)
+        await _seed(store, entry, check, now)
     raise _unavailable()
 
 
@@ -143,7 +144,7 @@ def _refusal(entry: KeyEntry, check: Check, value: int, now: float) -> LimitExce
         limit = entry.budget.limit_usd.normalize()
         message = (
             f"API key '{entry.name}' has used its {entry.budget.period} budget of {limit:f} USD"
-            f" (spent {units_to_usd(value).normalize():f} USD this {_PERIOD_WORDS[entry.budget.period]});"
+            f" (spent {units_to_usd(value).normalize():f} USD {_PERIOD_WORDS[entry.budget.period]});"
             f" it resets at {period.end.isoformat()}"
         )
         extra = [
@@ -157,20 +158,21 @@ def _refusal(entry: KeyEntry, check: Check, value: int, now: float) -> LimitExce
         "rpd": ("day", "requests", b"requests"),
         "tpm": ("minute", "tokens", b"tokens"),
     }[check.kind]
-    message = f"API key '{entry.name}' reached its limit of {check.limit} {unit} per {per}; retry in {int(wait) + 1} s"
+    seconds = max(1, math.ceil(wait))  # as Retry-After says
+    message = f"API key '{entry.name}' reached its limit of {check.limit} {unit} per {per}; retry in {seconds} s"
     extra = [
         (b"x-ratelimit-limit-" + kind, str(check.limit).encode()),
         (b"x-ratelimit-remaining-" + kind, b"0"),
-        (b"x-ratelimit-reset-" + kind, f"{max(1, int(wait) + 1)}s".encode()),
+        (b"x-ratelimit-reset-" + kind, f"{seconds}s".encode()),
     ]
     return LimitExceeded(message, code="rate_limit_exceeded", retry_after=wait, extra=extra)
 
 
-async def _seed(store: LocalCounters, entry: KeyEntry, check: Check) -> None:
+async def _seed(store: LocalCounters, entry: KeyEntry, check: Check, now: float) -> None:
     """Start a missing budget counter at what the usage records of the period cost."""
     from usage.selectors import usage_spent
 
-    period = budget_period(entry)
+    period = budget_period(entry, now)
     assert period is not None
     try:
         spent = await asyncio.to_thread(usage_spent, key_id=entry.id, since=period.start, until=period.end)
@@ -202,20 +204,20 @@ async def _settle(admitted: _Admitted, record: Record, tokens: int) -> None:
     entry = admitted.entry
     additions: list[tuple[str, int, float, bool]] = []  # (counter, amount, ttl, only if it exists)
     now = time.time()
-    if tokens:
-        minute, left = minute_window(now)
-        additions.append((f"t:{entry.id}:{minute}", tokens, left, False))
-    if entry.budget is not None:
-        units = await _cost_units(admitted.snapshot, record)
-        if units > 0:
-            # The period the request started in: the one its usage record counts in.
-            period = current_period(entry.budget.period, settings.BUDGET_TIMEZONE, record.created_at)
-            additions.append((budget_counter(entry.id, period), units, period.seconds_left(now), True))
-    if additions:
-        try:
+    try:
+        if tokens:
+            minute, left = minute_window(now)
+            additions.append((f"t:{entry.id}:{minute}", tokens, left, False))
+        if entry.budget is not None:
+            units = await _cost_units(admitted.snapshot, record)
+            if units > 0:
+                # The period the request started in: the one its usage record counts in.
+                period = current_period(entry.budget.period, settings.BUDGET_TIMEZONE, record.created_at)
+                additions.append((budget_counter(entry.id, period), units, period.seconds_left(now), True))
+        if additions:
             await counters().add(additions)
-        except Exception:
-            log.exception("Could not count the usage of key %s against its limits", entry.id)
+    except Exception:  # after the response: log, never fail the request's task
+        log.exception("Could not count the usage of key %s against its limits", entry.id)
 
 
 async def _cost_units(snap: Snapshot, record: Record) -> int:

@@ -69,7 +69,9 @@ def test_rpm_admits_exactly_the_limit_under_concurrency(gateway: LiveGateway, fa
     err = refused[0]
     assert "'crawler'" in err.message and "limit of 10 requests per minute" in err.message
     assert err.body["code"] == "rate_limit_exceeded"  # type: ignore[index]
-    assert 1 <= int(err.response.headers["retry-after"]) <= 60
+    retry_after = int(err.response.headers["retry-after"])
+    assert 1 <= retry_after <= 60 and f"retry in {retry_after} s" in err.message
+    assert err.response.headers["x-ratelimit-reset-requests"] == f"{retry_after}s"
     assert err.response.headers["x-ratelimit-limit-requests"] == "10"
     assert err.response.headers["x-ratelimit-remaining-requests"] == "0"
     assert len(fake_provider.requests) == 10  # refused ones never reach the provider
