@@ -97,6 +97,26 @@ def test_inference_keys_may_not_manage_budgets(inference_client: APIClient) -> N
 
 
 @pytest.mark.django_db
+def test_periods_follow_the_operator_time_zone(operator: APIClient, settings: Any) -> None:
+    settings.BUDGET_TIMEZONE = "Asia/Tokyo"
+    key = ApiKeyFactory.create()
+    body = operator.post("/api/usage/budget", {"keyId": key.pk, "limit": 1, "period": "monthly"}, format="json").json()
+    resets = datetime.fromisoformat(body["resetsAt"])
+    assert body["resetsAt"].endswith("+09:00")
+    assert (resets.day, resets.hour, resets.minute) == (1, 0, 0)  # midnight of the 1st, Tokyo time
+
+
+def test_budget_timezone_must_be_a_real_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    from omniroute_site.env import ConfigError, env_zone
+
+    monkeypatch.setenv("BUDGET_TIMEZONE", "Mars/Olympus")
+    with pytest.raises(ConfigError, match="BUDGET_TIMEZONE"):
+        env_zone("BUDGET_TIMEZONE", "UTC")
+    monkeypatch.setenv("BUDGET_TIMEZONE", "")
+    assert env_zone("BUDGET_TIMEZONE", "Europe/Berlin") == "Europe/Berlin"
+
+
+@pytest.mark.django_db
 def test_spent_before_the_first_request_comes_from_the_records(operator: APIClient) -> None:
     key = ApiKeyFactory.create()
     period = current_period("weekly", settings.BUDGET_TIMEZONE)
