@@ -20,7 +20,7 @@ import orjson
 
 from . import inprocess
 from .cache_codec import read_answer, render_stream
-from .cache_config import CacheConfig, cache_config
+from .cache_config import CacheConfig, cache_config, cache_enabled
 from .cache_key import Lookup, describe
 from .cache_store import Entry, PersistentTier, RedisTier, counts, memory, persistent_tier
 from .cache_vectors import pack
@@ -42,9 +42,9 @@ def _bypassed(request: Request) -> bool:
 
 
 async def serve(request: Request, send: Any, call: ChatCall, plan: Plan, snap: Snapshot, record: Record) -> None:
-    cfg = cache_config()
-    if not cfg.enabled or INTERNAL_CALL in request.scope or _bypassed(request):
+    if not cache_enabled() or INTERNAL_CALL in request.scope or _bypassed(request):
         return await relay_chat(request, send, call, plan, snap, record)
+    cfg = cache_config()
     lookup = describe(call.client.name, call.payload, plan, non_deterministic=cfg.non_deterministic)
     if lookup is None:
         return await relay_chat(request, send, call, plan, snap, record)

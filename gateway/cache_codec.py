@@ -77,10 +77,9 @@ def read_answer(fmt: ClientFormat, body: bytes, *, stream: bool, model: str) -> 
     try:
         if fmt.name == "ollama":
             return assemble(_ollama_chunks(body), model=model)
-        if fmt.name == "gemini_array":
+        wire = fmt.native_provider_format or ""
+        if fmt.name == "gemini" and not wire:  # the JSON-array stream (GeminiArrayFormat)
             body, wire = _gemini_array_sse(body), "gemini"
-        else:
-            wire = fmt.native_provider_format or ""
         adapter = get_adapter(wire)
         if not stream:
             return adapter.to_canonical_response(orjson.loads(body), model=model)

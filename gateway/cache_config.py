@@ -24,6 +24,11 @@ class CacheConfig:
     threshold: float
 
 
+def cache_enabled() -> bool:
+    """The one check every chat request pays for when the cache is off."""
+    return bool(settings.RESPONSE_CACHE_ENABLED)
+
+
 def cache_config() -> CacheConfig:
     model = str(settings.SEMANTIC_CACHE_EMBEDDING_MODEL or "").strip()
     return CacheConfig(

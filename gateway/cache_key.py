@@ -35,8 +35,6 @@ _IGNORED = frozenset(
         "service_tier",
     }
 )
-# The Gemini array stream and SSE stream are one format for the cache.
-_FAMILY = {"gemini_array": "gemini"}
 # Where each client format keeps the sampling parameters.
 _NESTED = ("generationConfig", "generation_config", "options")
 
@@ -68,8 +66,19 @@ def deterministic(payload: dict[str, Any]) -> bool:
     return isinstance(seed, int) and not isinstance(seed, bool)
 
 
+def _normal(value: Any) -> Any:
+    """Integral floats as ints: `0.0` and `0` are the same JSON number (SDKs differ)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _normal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normal(v) for v in value]
+    return value
+
+
 def _hash(family: str, plan: Plan, body: Any) -> str:
-    material = {"v": 1, "f": family, "m": plan.requested, "t": [t.name for t in plan.targets], "b": body}
+    material = {"v": 1, "f": family, "m": plan.requested, "t": [t.name for t in plan.targets], "b": _normal(body)}
     return hashlib.sha256(orjson.dumps(material, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -105,7 +114,7 @@ def describe(client: str, payload: dict[str, Any], plan: Plan, *, non_determinis
     """The request's cache identity; None when it must not be cached (not deterministic)."""
     if not non_deterministic and not deterministic(payload):
         return None
-    family = _FAMILY.get(client, client)
+    family = client  # (the Gemini JSON-array stream's format is named "gemini" too)
     body = {k: v for k, v in payload.items() if k not in _IGNORED}
     try:
         key = _hash(family, plan, body)

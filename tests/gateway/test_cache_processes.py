@@ -82,3 +82,22 @@ def test_two_processes_share_the_cache(
         assert time.monotonic() < deadline, "process A never dropped its in-memory tier"
         time.sleep(0.2)
     assert upstream_chats(fake_provider) == 2
+
+
+def test_the_persistent_tier_survives_a_restart(fake_provider: FakeProvider, shared_redis: redis.Redis) -> None:
+    """The server process ends and a new one starts: the answer is still cached (in the
+    database, or in Redis when the test run is configured with it)."""
+    connect(fake_provider)
+    fake_provider.behave(Behaviour(reply="Paris."))
+    key = make_key()
+    first = GatewayProcess(extra_env={"RESPONSE_CACHE_ENABLED": "true"}).start()
+    try:
+        assert ask(first, key).headers["x-omniroute-cache"] == "MISS"
+    finally:
+        first.terminate()
+    second = GatewayProcess(extra_env={"RESPONSE_CACHE_ENABLED": "true"}).start()
+    try:
+        assert ask(second, key).headers["x-omniroute-cache"] == "HIT"
+    finally:
+        second.stop()
+    assert upstream_chats(fake_provider) == 1

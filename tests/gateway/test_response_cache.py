@@ -225,7 +225,19 @@ def test_gemini_and_ollama_clients(gateway: LiveGateway, fake_provider: FakeProv
     )
     texts.append(olla.chat(model=MODEL, messages=question, options={"temperature": 0}).message.content or "")
 
-    assert texts == ["Paris."] * 4
+    # Without ?alt=sse, Gemini streams one JSON array: served from the same entry.
+    array = httpx.post(
+        f"{gateway.url}/v1beta/models/{MODEL}:streamGenerateContent",
+        json={
+            "contents": [{"role": "user", "parts": [{"text": "Capital of France?"}]}],
+            "generationConfig": {"temperature": 0},
+        },
+        headers={"x-goog-api-key": key},
+    )
+    assert array.headers["x-omniroute-cache"] == "HIT"
+    texts.append("".join(p["text"] for item in array.json() for p in item["candidates"][0]["content"]["parts"]))
+
+    assert texts == ["Paris."] * 5
     assert upstream_chats(fake_provider) == 2  # one per client format
 
 
@@ -284,3 +296,34 @@ def test_failed_answers_are_not_cached(fake_provider: FakeProvider, sdk: Any) ->
     fake_provider.behave(Behaviour(reply="Paris."))
     assert ask(sdk).headers["x-omniroute-cache"] == "MISS"
     assert ask(sdk).headers["x-omniroute-cache"] == "HIT"
+
+
+def test_responses_api_hit_and_stream_hit(gateway: LiveGateway, fake_provider: FakeProvider, sdk: Any) -> None:
+    first = sdk.responses.with_raw_response.create(model=MODEL, input="Capital of France?", temperature=0)
+    second = sdk.responses.with_raw_response.create(model=MODEL, input="Capital of France?", temperature=0)
+    events = list(sdk.responses.create(model=MODEL, input="Capital of France?", temperature=0, stream=True))
+
+    assert [first.headers["x-omniroute-cache"], second.headers["x-omniroute-cache"]] == ["MISS", "HIT"]
+    assert second.parse().output_text == "Paris."
+    completed = [e for e in events if e.type == "response.completed"]
+    assert completed and completed[0].response.output_text == "Paris."
+    assert upstream_chats(fake_provider) == 1
+
+
+def test_expired_rows_are_purged_and_listed_in_the_admin(staff: Any) -> None:
+    """The database tier's housekeeping (with Redis, Redis expires its own keys)."""
+    from datetime import UTC, datetime, timedelta
+
+    from gateway.models import CacheEntry
+    from gateway.tasks import cache_purge_expired
+
+    now = datetime.now(UTC)
+    for key, expires in (("a" * 64, now - timedelta(seconds=1)), ("b" * 64, now + timedelta(hours=1))):
+        CacheEntry.objects.create(
+            key=key, model="openai/gpt-4o", requested="fast", body=b"{}", size=2, created_at=now, expires_at=expires
+        )
+    page = staff.get("/admin/gateway/cacheentry/")
+    assert page.status_code == 200 and page.content.count(b"openai/gpt-4o") >= 2
+
+    assert cache_purge_expired() == 1
+    assert list(CacheEntry.objects.values_list("key", flat=True)) == ["b" * 64]
