@@ -22,7 +22,8 @@ from . import inprocess
 from .cache_codec import read_answer, render_stream
 from .cache_config import CacheConfig, cache_config, cache_enabled
 from .cache_key import Lookup, describe
-from .cache_store import Entry, PersistentTier, RedisTier, counts, memory, persistent_tier
+from .cache_redis import RedisTier
+from .cache_store import Entry, PersistentTier, counts, memory, persistent_tier
 from .cache_vectors import pack
 from .http import INTERNAL_CALL, JSON_HEADERS, Headers, Request
 from .recorder import Record

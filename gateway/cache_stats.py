@@ -11,7 +11,8 @@ from typing import Any
 from django.conf import settings
 
 from .cache_config import cache_config
-from .cache_store import RedisTier, counts, memory, persistent_tier
+from .cache_redis import RedisTier
+from .cache_store import counts, memory, persistent_tier
 from .snapshot import snapshot_invalidate
 
 

@@ -8,6 +8,6 @@ from celery import shared_task
 @shared_task(ignore_result=True)
 def cache_purge_expired() -> int:
     """Delete expired response-cache rows (the database tier; Redis expires its own keys)."""
-    from .cache_store import purge_expired
+    from .cache_db import purge_expired
 
     return purge_expired()
