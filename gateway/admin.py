@@ -269,3 +269,6 @@ class ResilienceProfileAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ResilienceProfile]) -> None:
         for profile in queryset.exclude(auth_type="default"):
             resilience_profile_delete(profile=profile)
+
+
+from . import cache_admin  # noqa: E402, F401  (the response cache's admin, in its own module)

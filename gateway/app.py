@@ -17,20 +17,19 @@ from urllib.parse import parse_qs, unquote
 
 from django.conf import settings
 
+from . import cache as response_cache
 from . import limits, modalities, pipeline
 from .errors import GatewayError, bad_request
 from .formats import get_client_format
-from .http import JSON_HEADERS, Request, read_body, send_response, watch_disconnect
+from .http import INTERNAL_CALL, JSON_HEADERS, Request, read_body, send_response, watch_disconnect
 from .recorder import Record, recorder
-from .router import ChatCall, relay_chat
+from .router import ChatCall
 from .routing import authorize_plan, pinned_plan, resolve_plan
 from .snapshot import get_snapshot
 from .state import get_state
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Request, Any, Record], Awaitable[None]]
-# ASGI scope key of in-process calls (see gateway/runtime.py); its value names the caller.
-INTERNAL_CALL = "omniroute.internal"
 
 
 async def serve_chat(
@@ -71,7 +70,7 @@ async def serve_chat(
     assert task is not None
     watcher = asyncio.get_running_loop().create_task(watch_disconnect(request, task))
     try:
-        await relay_chat(request, send, call, plan, snap, record)
+        await response_cache.serve(request, send, call, plan, snap, record)  # relay_chat, or a cached answer
     finally:
         watcher.cancel()
 

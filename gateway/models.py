@@ -120,3 +120,27 @@ class ConfigVersion(models.Model):
 
     version = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+
+
+class CacheEntry(models.Model):
+    """A cached chat answer (the persistent tier of the response cache on the embedded default).
+
+    `body` is the stored canonical answer (JSON); `embedding` the float32 vector of the last
+    user message when semantic matching is on, compared only within the same `scope`."""
+
+    key = models.CharField(max_length=64, unique=True)
+    model = models.CharField(max_length=300, db_index=True, help_text="provider/model that answered")
+    requested = models.CharField(max_length=300, db_index=True, help_text="The model name the client sent")
+    scope = models.CharField(max_length=64, blank=True, db_index=True)
+    embedding = models.BinaryField(null=True, blank=True)
+    body = models.BinaryField()
+    size = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "cache entries"
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.key[:12]}"

@@ -8,11 +8,10 @@ the state *object* is the process's one, so in the embedded mode the management 
 the data plane see and change the same dicts, and with Redis the change reaches every
 process.
 
-Combo tests call the data plane in-process: an ASGI request to `gateway.app.application`
-on the pinned route `/v1/providers/{provider}/chat/completions`, marked in the scope as
-internal (no API key needed; no HTTP client can set a scope key). The request takes the
-whole path of a client request — resolution, cooldowns and breakers, fallback across the
-provider's connections, translation, usage record — without a network round trip.
+Combo tests call the data plane in-process (gateway/inprocess.py) on the pinned route
+`/v1/providers/{provider}/chat/completions`: the whole path of a client request —
+resolution, cooldowns and breakers, fallback across the provider's connections,
+translation, usage record — without a network round trip.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ from asgiref.sync import async_to_sync
 from providers.catalog import ProviderInfo
 from providers.outbound import close_session
 
+from . import inprocess
 from .api.errors import InvalidInput, NotFound
 from .errors import GatewayError
 from .pipeline import Target, resolve_model
@@ -378,57 +378,15 @@ def _combo_models(combo: ComboEntry, snap: Snapshot, depth: int = 1, seen: froze
 
 async def _probe(model: str) -> dict[str, Any]:
     """One small chat request for `model` through the data plane, in-process."""
-    from .app import INTERNAL_CALL, application
-
     provider, _, _ = model.partition("/")
     path = f"/v1/providers/{quote(provider, safe='')}/chat/completions"
-    body = orjson.dumps({"model": model, "messages": [{"role": "user", "content": COMBO_TEST_PROMPT}]})
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"x-request-id", f"combo-test-{uuid.uuid4().hex}".encode()),
-            (b"x-omniroute-no-cache", b"true"),
-        ],
-        "client": ("127.0.0.1", 0),
-        "server": ("omniroute-internal", 0),
-        INTERNAL_CALL: "combo-test",
-    }
-    sent_body = False
-    never = asyncio.Event()
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent_body
-        if not sent_body:
-            sent_body = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await never.wait()  # the client never goes away
-        return {"type": "http.disconnect"}
-
-    status = 0
-    chunks: list[bytes] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-
+    headers = [(b"x-request-id", f"combo-test-{uuid.uuid4().hex}".encode()), (b"x-omniroute-no-cache", b"true")]
+    payload = {"model": model, "messages": [{"role": "user", "content": COMBO_TEST_PROMPT}]}
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
         async with asyncio.timeout(COMBO_TEST_TIMEOUT):
-            await application(scope, receive, send)
+            status, body = await inprocess.call(path, payload, caller="combo-test", headers=headers)
     except TimeoutError:
         latency = round((loop.time() - started) * 1000)
         return {
@@ -439,7 +397,7 @@ async def _probe(model: str) -> dict[str, Any]:
         }
     latency = round((loop.time() - started) * 1000)
     try:
-        answer = orjson.loads(b"".join(chunks))
+        answer = orjson.loads(body)
     except orjson.JSONDecodeError:
         answer = None
     result: dict[str, Any] = {"model": model, "latencyMs": latency}

@@ -12,4 +12,5 @@ app.autodiscover_tasks()
 # Every periodic task, in one place (run by `celery -A omniroute_site beat`).
 app.conf.beat_schedule = {
     "usage-purge-old": {"task": "usage.tasks.usage_purge_old", "schedule": crontab(hour=3, minute=17)},
+    "cache-purge-expired": {"task": "gateway.tasks.cache_purge_expired", "schedule": crontab(minute="*/10")},
 }

@@ -53,6 +53,19 @@ def env_int(name: str, default: int, *, minimum: int = 0, maximum: int | None = 
     return value
 
 
+def env_float(name: str, default: float, *, minimum: float, maximum: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"Environment variable {name} must be a number, got {raw!r}") from exc
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"Environment variable {name} must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
 def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
 

@@ -11,6 +11,7 @@ from .env import (
     data_dir,
     database_url,
     env_bool,
+    env_float,
     env_int,
     env_str,
     env_zone,
@@ -166,6 +167,16 @@ RECORDER_FLUSH_INTERVAL = env_int("RECORDER_FLUSH_INTERVAL_MS", 250, minimum=10)
 
 # Usage records older than this many days are deleted by a daily task (usage.tasks).
 USAGE_RETENTION_DAYS = env_int("USAGE_RETENTION_DAYS", 90, minimum=1)
+
+# Response cache (docs/API.md §11): exact-match, opt-in; semantic matching on top, opt-in.
+RESPONSE_CACHE_ENABLED = env_bool("RESPONSE_CACHE_ENABLED", False)
+RESPONSE_CACHE_TTL_SECONDS = env_int("RESPONSE_CACHE_TTL_SECONDS", 3600, minimum=1)
+RESPONSE_CACHE_MAX_ENTRIES = env_int("RESPONSE_CACHE_MAX_ENTRIES", 1000, minimum=1)
+RESPONSE_CACHE_MAX_BYTES = env_int("RESPONSE_CACHE_MAX_BYTES", 64 * 1024 * 1024, minimum=1024)
+RESPONSE_CACHE_NON_DETERMINISTIC = env_bool("RESPONSE_CACHE_NON_DETERMINISTIC", False)
+SEMANTIC_CACHE_ENABLED = env_bool("SEMANTIC_CACHE_ENABLED", False)
+SEMANTIC_CACHE_EMBEDDING_MODEL = env_str("SEMANTIC_CACHE_EMBEDDING_MODEL")
+SEMANTIC_CACHE_THRESHOLD = env_float("SEMANTIC_CACHE_THRESHOLD", 0.9, minimum=0.0, maximum=1.0)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 # One log line per /v1 request (logger omniroute.requests), written by the recorder thread.

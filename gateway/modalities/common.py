@@ -21,7 +21,7 @@ from providers.adapters.media import MediaAdapter, UnsupportedMediaFormat, get_m
 
 from .. import limits, pipeline
 from ..errors import GatewayError, bad_request
-from ..http import JSON_HEADERS, Headers, Request, watch_disconnect
+from ..http import INTERNAL_CALL, JSON_HEADERS, Headers, Request, watch_disconnect
 from ..pipeline import Target
 from ..recorder import Record
 from ..router import Failures, ready_connections, try_connections
@@ -81,7 +81,8 @@ def check_chat(plan: Plan) -> None:
 async def plan_for(request: Request, record: Record, *, kind: str, model: str, pinned: str | None) -> Plan:
     """Authenticate, resolve `model` (combos and aliases unless pinned), check every target's kind."""
     snap = await get_snapshot()
-    entry = pipeline.authenticate(request, snap)
+    # In-process calls (the semantic cache's embeddings) carry no key: see gateway/inprocess.py.
+    entry = None if INTERNAL_CALL in request.scope else pipeline.authenticate(request, snap)
     record.api_key_id = entry.id if entry else None
     record.model = model
     await limits.admit(entry, snap, record)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 import email.parser
 import email.policy
+import hashlib
 import math
+import re
 import struct
 import time
 import uuid
@@ -32,6 +34,15 @@ class Source(Protocol):
 def vector(index: int, dims: int) -> list[float]:
     """A deterministic vector: input i, component j -> (i + 1) / 10 + j / 100 (exact in float32 terms)."""
     return [float(struct.unpack("<f", struct.pack("<f", (index + 1) / 10 + j / 100))[0]) for j in range(dims)]
+
+
+def bag_of_words(text: str, dims: int) -> list[float]:
+    """A deterministic embedding of a text for models named `*bow*`: each word counted in one of
+    `dims` buckets (by hash), so texts sharing words are similar and unrelated ones are not."""
+    out = [0.0] * dims
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        out[int(hashlib.sha256(word.encode()).hexdigest(), 16) % dims] += 1.0
+    return out
 
 
 def form_of(request: RecordedRequest) -> dict[str, tuple[str | None, bytes]]:
@@ -79,11 +90,12 @@ def routes(source: Source) -> list[web.RouteDef]:
         if (failed := failure(behaviour)) is not None:
             return failed
         items = [inputs] if isinstance(inputs, str) or (inputs and isinstance(inputs[0], int)) else inputs
-        dims = payload.get("dimensions") or payload.get("output_dimension") or 8
+        bow = "bow" in payload["model"]
+        dims = payload.get("dimensions") or payload.get("output_dimension") or (256 if bow else 8)
         b64 = payload.get("encoding_format") == "base64"
         data = []
-        for index in range(len(items)):
-            vec = vector(index, dims)
+        for index, item in enumerate(items):
+            vec = bag_of_words(item, dims) if bow and isinstance(item, str) else vector(index, dims)
             embedding: Any = base64.b64encode(struct.pack(f"<{dims}f", *vec)).decode() if b64 else vec
             data.append({"object": "embedding", "index": index, "embedding": embedding})
         text = "".join(i if isinstance(i, str) else " " * 4 * len(i) for i in items)

@@ -1,0 +1,190 @@
+"""The response cache's hook on chat-like requests (docs/API.md §11).
+
+`serve` stands in for `relay_chat` in `serve_chat`: when the cache is off, bypassed
+(`X-OmniRoute-No-Cache: true`), the call is internal or the request is not deterministic, it
+is `relay_chat` itself (one settings read). Otherwise the exact key is looked up in the LRU,
+then the persistent tier, then — semantic mode — by embedding similarity within the same
+scope; a hit is rendered in the client's format, as JSON or as a stream. A miss relays through
+a `send` wrapper that adds `X-OmniRoute-Cache: MISS` and keeps the bytes, and a complete
+successful answer is stored in canonical form.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+
+from . import inprocess
+from .cache_codec import read_answer, render_stream
+from .cache_config import CacheConfig, cache_config, cache_enabled
+from .cache_key import Lookup, describe
+from .cache_redis import RedisTier
+from .cache_store import Entry, PersistentTier, counts, memory, persistent_tier
+from .cache_vectors import pack
+from .http import INTERNAL_CALL, JSON_HEADERS, Headers, Request
+from .recorder import Record
+from .router import ChatCall, relay_chat
+from .routing import Plan
+from .snapshot import Snapshot
+
+log = logging.getLogger(__name__)
+EMBED_TIMEOUT = 15.0
+EMBED_MAX_CHARS = 8000
+_STREAM_HEADERS: Headers = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+
+
+def _bypassed(request: Request) -> bool:
+    value = request.headers.get(b"x-omniroute-no-cache")
+    return value is not None and value.strip().lower() in (b"true", b"1", b"yes")
+
+
+async def serve(request: Request, send: Any, call: ChatCall, plan: Plan, snap: Snapshot, record: Record) -> None:
+    if not cache_enabled() or INTERNAL_CALL in request.scope or _bypassed(request):
+        return await relay_chat(request, send, call, plan, snap, record)
+    cfg = cache_config()
+    lookup = describe(call.client.name, call.payload, plan, non_deterministic=cfg.non_deterministic)
+    if lookup is None:
+        return await relay_chat(request, send, call, plan, snap, record)
+    memory.follow(snap.version)
+    tier = persistent_tier()
+    vector: bytes | None = None
+    try:
+        blob = await _exact(lookup, tier, cfg)
+        if blob is None and cfg.semantic and lookup.scope:
+            vector = await embed(lookup.prompt, cfg)
+            found = await tier.nearest(lookup.scope, vector, cfg.threshold) if vector is not None else None
+            blob = found[1] if found is not None else None
+    except Exception as exc:  # a cache that cannot answer is a miss, never an error
+        log.warning("Response cache lookup failed: %s", exc.__class__.__name__)
+        blob = None
+    if blob is not None and await _serve_hit(request, send, call, blob, record):
+        _count(tier, hit=True)
+        return
+    _count(tier, hit=False)
+    capture = Capture(send, limit=cfg.max_bytes)
+    await relay_chat(request, capture, call, plan, snap, record)
+    if record.status_code == 200 and capture.complete and not request.disconnected:
+        await _store(call, lookup, vector, capture.body(), record, tier, cfg)
+
+
+def _count(tier: PersistentTier, *, hit: bool) -> None:
+    counts["hits" if hit else "misses"] += 1
+    if isinstance(tier, RedisTier):
+        tier.count_hit(hit)
+
+
+async def _exact(lookup: Lookup, tier: PersistentTier, cfg: CacheConfig) -> bytes | None:
+    entry = memory.get(lookup.key)
+    if entry is not None:
+        return entry.blob
+    blob = await tier.get(lookup.key)
+    if blob is not None:  # warm this process's LRU
+        name = str(orjson.loads(blob).get("name") or "")
+        memory.put(
+            Entry(lookup.key, blob, name, lookup.requested, expires=time.time() + cfg.ttl_seconds),
+            max_entries=cfg.max_entries,
+            max_bytes=cfg.max_bytes,
+        )
+    return blob
+
+
+async def _serve_hit(request: Request, send: Any, call: ChatCall, blob: bytes, record: Record) -> bool:
+    """Send the stored answer in the client's format; False (nothing sent) if it cannot be read."""
+    try:
+        stored = orjson.loads(blob)
+        response = stored["response"]
+        if call.stream:
+            body = render_stream(call.client, response, payload=call.payload, request_id=request.request_id.decode())
+            headers = [(b"content-type", call.client.stream_content_type), *_STREAM_HEADERS]
+        else:
+            body, headers = call.client.render_response(response), list(JSON_HEADERS)
+        provider, model = str(stored["provider"]), str(stored["model"])
+    except Exception as exc:
+        log.warning("Response cache: a stored answer could not be served (%s)", exc.__class__.__name__)
+        return False
+    headers += [
+        (b"x-request-id", request.request_id),
+        (b"x-omniroute-provider", provider.encode()),
+        (b"x-omniroute-model", model.encode("utf-8", "replace")),
+        (b"x-omniroute-cache", b"HIT"),
+    ]
+    # A hit costs nothing: recorded as a 200 of the model that answered, with no tokens and no connection.
+    record.provider, record.model, record.connection_id = provider, model, None
+    record.ttfb_ms = request.elapsed_ms()
+    request.finished = request.response_started = True
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+    record.status_code = 200
+    return True
+
+
+class Capture:
+    """The relay's `send`: marks the response MISS and keeps its bytes (up to `limit`)."""
+
+    def __init__(self, send: Any, *, limit: int) -> None:
+        self._send = send
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._limit = limit
+        self.complete = False
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), (b"x-omniroute-cache", b"MISS")]}
+        elif message["type"] == "http.response.body":
+            chunk = message.get("body", b"")
+            self._size += len(chunk)
+            if self._size <= self._limit:
+                self._parts.append(chunk)
+            self.complete = not message.get("more_body", False) and self._size <= self._limit
+        await self._send(message)
+
+    def body(self) -> bytes:
+        return b"".join(self._parts)
+
+
+async def _store(
+    call: ChatCall,
+    lookup: Lookup,
+    vector: bytes | None,
+    sent: bytes,
+    record: Record,
+    tier: PersistentTier,
+    cfg: CacheConfig,
+) -> None:
+    response = read_answer(call.client, sent, stream=call.stream, model=call.target.model_id)
+    if response is None:
+        return
+    if not response.get("usage"):  # e.g. a stream the client took without usage
+        response["usage"] = {
+            "prompt_tokens": record.prompt_tokens,
+            "completion_tokens": record.completion_tokens,
+            "total_tokens": record.prompt_tokens + record.completion_tokens,
+        }
+    name = f"{record.provider}/{record.model}"
+    blob = orjson.dumps({"response": response, "provider": record.provider, "model": record.model, "name": name})
+    entry = Entry(lookup.key, blob, name, lookup.requested, lookup.scope, vector, time.time() + cfg.ttl_seconds)
+    memory.put(entry, max_entries=cfg.max_entries, max_bytes=cfg.max_bytes)
+    try:
+        await tier.put(entry, cfg.ttl_seconds)
+    except Exception as exc:
+        log.warning("Response cache: could not store an answer (%s)", exc.__class__.__name__)
+
+
+async def embed(text: str, cfg: CacheConfig) -> bytes | None:
+    """The text's unit embedding from the operator's embedding model, through the gateway
+    itself (combos, fallback and usage records apply); None if that fails."""
+    payload = {"model": cfg.embedding_model, "input": text[:EMBED_MAX_CHARS], "encoding_format": "float"}
+    try:
+        async with asyncio.timeout(EMBED_TIMEOUT):
+            status, body = await inprocess.call("/v1/embeddings", payload, caller="semantic-cache", headers=[])
+        if status == 200:
+            return pack([float(x) for x in orjson.loads(body)["data"][0]["embedding"]])
+        log.warning("Semantic cache: the embedding model %s answered %s", cfg.embedding_model, status)
+    except (TimeoutError, orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError) as exc:
+        log.warning("Semantic cache: no embedding from %s (%s)", cfg.embedding_model, exc.__class__.__name__)
+    return None
