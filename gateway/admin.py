@@ -276,3 +276,6 @@ class ResilienceProfileAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ResilienceProfile]) -> None:
         for profile in queryset.exclude(auth_type="default"):
             resilience_profile_delete(profile=profile)
+
+
+from . import settings_admin  # noqa: E402, F401  (registers the settings and IP-ban admins)

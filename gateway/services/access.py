@@ -18,6 +18,7 @@ from django.http import HttpRequest
 from ..api.errors import AuthenticationFailed, InvalidInput, TooManyAttempts
 from ..keys import generate_api_key, hash_api_key, visible_prefix
 from ..models import ApiKey
+from ..options.netfilter import request_client_ip
 
 API_KEY_EDITABLE_FIELDS = frozenset(
     {"name", "scope", "is_active", "allowed_models", "max_requests_per_minute", "max_requests_per_day", "no_log"}
@@ -85,7 +86,7 @@ def api_key_delete(*, api_key: ApiKey) -> None:
 
 
 def _client_ip(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR") or "unknown")
+    return request_client_ip(request) or "unknown"
 
 
 def session_login(*, request: HttpRequest, username: str, password: str) -> AbstractBaseUser:
