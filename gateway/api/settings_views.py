@@ -18,6 +18,7 @@ from gateway.options.netfilter import request_client_ip
 from gateway.services import settings as service
 
 from .base import ApiView
+from .errors import DomainError
 from .settings_serializers import (
     GeneralInput,
     IpBanInput,
@@ -48,7 +49,12 @@ class _SettingsView(ApiView):
         data = self.input_class(data=request.data)
         data.is_valid(raise_exception=True)
         caller = request_client_ip(request._request)
-        row = service.settings_update(changes=data.validated_data, caller_ip=caller)
+        try:
+            row = service.settings_update(changes=data.validated_data, caller_ip=caller)
+        except DomainError as exc:  # the service names model fields; the client knows wire names
+            wire = {field.source: name for name, field in data.fields.items()}
+            exc.field = wire.get(exc.field or "", exc.field)
+            raise
         return Response(self.render(request, row))
 
     def patch(self, request: Request) -> Response:

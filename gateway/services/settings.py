@@ -40,7 +40,7 @@ def network_list_normalize(entries: Iterable[Any], *, field: str) -> list[str]:
         try:
             network = parse_network(entry)
         except ValueError as exc:
-            raise InvalidInput(f"{to_camel(field)}[{index}]: {exc}", field=field) from None
+            raise InvalidInput(f"{exc} (entry {index})", field=field) from None
         text = str(network.network_address) if network.num_addresses == 1 else str(network)
         if text not in result:
             result.append(text)
