@@ -37,18 +37,32 @@ def test_defaults(client: APIClient) -> None:
         "effortLevel": "medium",
     }
     ip = client.get("/api/settings/ip-filter").json()
-    assert ip == {"enabled": False, "mode": "blocklist", "allowlist": [], "blocklist": [], "tempBans": [], "yourIp": "127.0.0.1"}  # fmt: skip
+    assert ip == {
+        "enabled": False,
+        "mode": "blocklist",
+        "allowlist": [],
+        "blocklist": [],
+        "tempBans": [],
+        "yourIp": "127.0.0.1",
+    }
     general = client.get("/api/settings").json()
     assert general["trustedProxies"] == [] and general["logRequests"] is None and general["connectionSelection"] == ""
     assert general["effective"] == {"trustedProxies": [], "logRequests": False, "connectionSelection": "priority"}
 
 
 def test_partial_updates_persist_and_reach_the_snapshot(client: APIClient) -> None:
-    assert put(client, "/api/settings/system-prompt", {"prompt": "Be brief."}).json() == {"enabled": False, "prompt": "Be brief."}  # fmt: skip
+    assert put(client, "/api/settings/system-prompt", {"prompt": "Be brief."}).json() == {
+        "enabled": False,
+        "prompt": "Be brief.",
+    }
     assert client.patch("/api/settings/system-prompt", {"enabled": True}, format="json").json()["enabled"] is True
     body = put(client, "/api/settings/thinking-budget", {"mode": "custom", "customBudget": 4000}).json()
     assert body == {"mode": "custom", "customBudget": 4000, "effortLevel": "medium"}
-    ip = put(client, "/api/settings/ip-filter", {"enabled": True, "blocklist": ["203.0.113.0/24", "2001:DB8::1", "203.0.113.0/24"]}).json()  # fmt: skip
+    ip = put(
+        client,
+        "/api/settings/ip-filter",
+        {"enabled": True, "blocklist": ["203.0.113.0/24", "2001:DB8::1", "203.0.113.0/24"]},
+    ).json()
     assert ip["blocklist"] == ["203.0.113.0/24", "2001:db8::1"]  # canonical spelling, no duplicates
     general = put(client, "/api/settings", {"trustedProxies": ["10.0.0.0/8"], "logRequests": True}).json()
     assert general["effective"]["trustedProxies"] == ["10.0.0.0/8"] and general["effective"]["logRequests"] is True
@@ -112,22 +126,39 @@ def test_changes_are_audited(client: APIClient) -> None:
 
 def test_a_change_that_locks_the_caller_out_is_refused(client: APIClient) -> None:
     remote = {"REMOTE_ADDR": "198.51.100.20"}
-    response = put(client, "/api/settings/ip-filter", {"enabled": True, "mode": "allowlist", "allowlist": ["203.0.113.0/24"]}, **remote)  # fmt: skip
+    response = put(
+        client,
+        "/api/settings/ip-filter",
+        {"enabled": True, "mode": "allowlist", "allowlist": ["203.0.113.0/24"]},
+        **remote,
+    )
     assert response.status_code == 400 and "lock you out" in response.json()["error"]["message"]
-    ok = put(client, "/api/settings/ip-filter", {"enabled": True, "mode": "allowlist", "allowlist": ["198.51.100.0/24"]}, **remote)  # fmt: skip
+    ok = put(
+        client,
+        "/api/settings/ip-filter",
+        {"enabled": True, "mode": "allowlist", "allowlist": ["198.51.100.0/24"]},
+        **remote,
+    )
     assert ok.status_code == 200 and ok.json()["yourIp"] == "198.51.100.20"
     # Loopback is never locked out of the management plane.
     assert put(client, "/api/settings/ip-filter", {"allowlist": ["192.0.2.1"]}).status_code == 200
 
 
 def test_temporary_bans(client: APIClient) -> None:
-    created = client.post("/api/settings/ip-filter/bans", {"ip": "203.0.113.9", "seconds": 60, "reason": "abuse"}, format="json")  # fmt: skip
+    created = client.post(
+        "/api/settings/ip-filter/bans", {"ip": "203.0.113.9", "seconds": 60, "reason": "abuse"}, format="json"
+    )
     assert created.status_code == 201
     assert created.json()["ip"] == "203.0.113.9" and 0 < created.json()["remainingSeconds"] <= 60
     bans = client.get("/api/settings/ip-filter").json()["tempBans"]
     assert [(b["ip"], b["reason"]) for b in bans] == [("203.0.113.9", "abuse")]
     assert build_snapshot().options.network.bans[0].reason == "abuse"
-    for bad in ({"ip": "nope", "seconds": 5}, {"ip": "10.0.0.1", "seconds": 0}, {"ip": "10.0.0.1"}, {"ip": "10.0.0.1", "seconds": 5, "x": 1}):  # fmt: skip
+    for bad in (
+        {"ip": "nope", "seconds": 5},
+        {"ip": "10.0.0.1", "seconds": 0},
+        {"ip": "10.0.0.1"},
+        {"ip": "10.0.0.1", "seconds": 5, "x": 1},
+    ):
         assert client.post("/api/settings/ip-filter/bans", bad, format="json").status_code == 400, bad
     assert client.delete("/api/settings/ip-filter/bans?ip=203.0.113.9").json() == {"removed": 1}
     assert client.delete("/api/settings/ip-filter/bans").status_code == 400
@@ -161,5 +192,10 @@ def test_admin_form_edits_the_settings(staff: Client) -> None:
     assert (row.thinking_mode, row.thinking_custom_budget, row.system_prompt) == ("adaptive", 6000, "From the admin")
     bad = staff.post("/admin/gateway/gatewaysettings/1/change/", _admin_form(ip_blocklist="10.0.0.0/99"))
     assert bad.status_code == 200 and b"not an IP address" in bad.content
-    assert staff.post("/admin/gateway/ipban/add/", {"address": "bad", "until_0": "2030-01-01", "until_1": "00:00:00"}).status_code == 200  # fmt: skip
+    assert (
+        staff.post(
+            "/admin/gateway/ipban/add/", {"address": "bad", "until_0": "2030-01-01", "until_1": "00:00:00"}
+        ).status_code
+        == 200
+    )
     assert not IpBan.objects.exists()

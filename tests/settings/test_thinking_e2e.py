@@ -19,7 +19,8 @@ from tests.settings.helpers import MODELS, configure, connect_all, last_body
 
 pytestmark = pytest.mark.e2e
 
-HI = [{"role": "user", "content": "Hi"}]
+# The SDKs type messages strictly; the literal bodies here are checked at run time.
+HI: Any = [{"role": "user", "content": "Hi"}]
 
 
 @pytest.fixture
@@ -111,7 +112,7 @@ def test_adaptive_scales_with_the_prompt(sdk: openai.OpenAI, fake_provider: Fake
     configure(thinking_mode="adaptive", thinking_custom_budget=8000)
     sdk.chat.completions.create(model=MODELS["anthropic"], messages=HI, max_tokens=30000)
     small = last_body(fake_provider)["thinking"]["budget_tokens"]
-    big = [{"role": "user", "content": "Summarize: " + "lorem ipsum " * 2000}]
+    big: Any = [{"role": "user", "content": "Summarize: " + "lorem ipsum " * 2000}]
     sdk.chat.completions.create(model=MODELS["anthropic"], messages=big, max_tokens=30000)
     large = last_body(fake_provider)["thinking"]["budget_tokens"]
     assert (small, large) == (2000, 16000)

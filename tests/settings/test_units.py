@@ -77,20 +77,48 @@ P = "GLOBAL"
 @pytest.mark.parametrize(
     ("client", "payload", "expected"),
     [
-        ("openai", {"messages": [{"role": "user", "content": "hi"}]}, {"messages": [{"role": "system", "content": P}, {"role": "user", "content": "hi"}]}),
-        ("openai", {"messages": [{"role": "developer", "content": "own"}]}, {"messages": [{"role": "developer", "content": f"{P}\n\nown"}]}),
-        ("openai", {"messages": [{"role": "system", "content": [{"type": "text", "text": "own"}]}]}, {"messages": [{"role": "system", "content": [{"type": "text", "text": P}, {"type": "text", "text": "own"}]}]}),
-        ("ollama", {"messages": [{"role": "system", "content": "own"}]}, {"messages": [{"role": "system", "content": f"{P}\n\nown"}]}),
+        (
+            "openai",
+            {"messages": [{"role": "user", "content": "hi"}]},
+            {"messages": [{"role": "system", "content": P}, {"role": "user", "content": "hi"}]},
+        ),
+        (
+            "openai",
+            {"messages": [{"role": "developer", "content": "own"}]},
+            {"messages": [{"role": "developer", "content": f"{P}\n\nown"}]},
+        ),
+        (
+            "openai",
+            {"messages": [{"role": "system", "content": [{"type": "text", "text": "own"}]}]},
+            {
+                "messages": [
+                    {"role": "system", "content": [{"type": "text", "text": P}, {"type": "text", "text": "own"}]}
+                ]
+            },
+        ),
+        (
+            "ollama",
+            {"messages": [{"role": "system", "content": "own"}]},
+            {"messages": [{"role": "system", "content": f"{P}\n\nown"}]},
+        ),
         ("anthropic", {"system": "own"}, {"system": f"{P}\n\nown"}),
         ("anthropic", {}, {"system": P}),
-        ("anthropic", {"system": [{"type": "text", "text": "own"}]}, {"system": [{"type": "text", "text": P}, {"type": "text", "text": "own"}]}),
+        (
+            "anthropic",
+            {"system": [{"type": "text", "text": "own"}]},
+            {"system": [{"type": "text", "text": P}, {"type": "text", "text": "own"}]},
+        ),
         ("responses", {"instructions": "own"}, {"instructions": f"{P}\n\nown"}),
         ("responses", {}, {"instructions": P}),
         ("gemini", {}, {"systemInstruction": {"parts": [{"text": P}]}}),
-        ("gemini_array", {"system_instruction": {"parts": [{"text": "own"}]}}, {"system_instruction": {"parts": [{"text": P}, {"text": "own"}]}}),
+        (
+            "gemini_array",
+            {"system_instruction": {"parts": [{"text": "own"}]}},
+            {"system_instruction": {"parts": [{"text": P}, {"text": "own"}]}},
+        ),
         ("openai", {"messages": "not a list"}, {"messages": "not a list"}),  # left for validation's 400
     ],
-)  # fmt: skip
+)
 def test_system_prompt_per_client_format(client: str, payload: dict[str, Any], expected: dict[str, Any]) -> None:
     before = repr(payload)
     assert inject_system_prompt(client, payload, P) == expected
@@ -104,16 +132,23 @@ AUTO = ThinkingPolicy("auto", 5000, "low")
 ADAPTIVE = ThinkingPolicy("adaptive", 8000, "medium")
 
 
-def thinking(policy: ThinkingPolicy, body: dict[str, Any], fmt: str, provider: str = "", reasoning: bool | None = True) -> dict[str, Any]:  # fmt: skip
+def thinking(
+    policy: ThinkingPolicy, body: dict[str, Any], fmt: str, provider: str = "", reasoning: bool | None = True
+) -> dict[str, Any]:
     return apply_thinking(policy, body, fmt=fmt, provider_format=provider or fmt, reasoning=reasoning)
 
 
 def test_custom_per_native_format() -> None:
     assert thinking(CUSTOM, {}, "openai")["reasoning_effort"] == "high"
-    assert thinking(CUSTOM, {"reasoning": {"summary": "auto"}}, "responses")["reasoning"] == {"summary": "auto", "effort": "high"}  # fmt: skip
+    assert thinking(CUSTOM, {"reasoning": {"summary": "auto"}}, "responses")["reasoning"] == {
+        "summary": "auto",
+        "effort": "high",
+    }
     out = thinking(CUSTOM, {"max_tokens": 20000, "temperature": 0.2}, "anthropic")
     assert out["thinking"] == {"type": "enabled", "budget_tokens": 5000} and "temperature" not in out
-    gen = thinking(CUSTOM, {"generationConfig": {"thinkingConfig": {"thinkingLevel": "low", "includeThoughts": True}}}, "gemini")  # fmt: skip
+    gen = thinking(
+        CUSTOM, {"generationConfig": {"thinkingConfig": {"thinkingLevel": "low", "includeThoughts": True}}}, "gemini"
+    )
     assert gen["generationConfig"]["thinkingConfig"] == {"includeThoughts": True, "thinkingBudget": 5000}
     snake = thinking(CUSTOM, {"generation_config": {"thinking_config": {"thinking_budget": 1}}}, "gemini")
     assert snake["generation_config"] == {"thinkingConfig": {"thinkingBudget": 5000}}
@@ -155,7 +190,10 @@ def test_adaptive_scales_with_the_request() -> None:
 
 def test_models_that_cannot_reason_lose_every_reasoning_field() -> None:
     assert thinking(CUSTOM, {"reasoning_effort": "high", "x": 1}, "openai", reasoning=False) == {"x": 1}
-    assert thinking(CUSTOM, {"thinking_budget": 9, "reasoning_effort": "low"}, "canonical", "openai", reasoning=False) == {}  # fmt: skip
+    assert (
+        thinking(CUSTOM, {"thinking_budget": 9, "reasoning_effort": "low"}, "canonical", "openai", reasoning=False)
+        == {}
+    )
     assert thinking(CUSTOM, {"thinking": {}}, "anthropic", reasoning=False) == {}
     assert thinking(CUSTOM, {"reasoning": {}}, "responses", reasoning=False) == {}
     gen = thinking(CUSTOM, {"generationConfig": {"thinkingConfig": {}, "temperature": 1}}, "gemini", reasoning=False)
