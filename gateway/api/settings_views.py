@@ -100,7 +100,12 @@ class IpBanApi(ApiView):
         data = IpBanInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        ban = service.ip_ban_create(address=values["ip"], seconds=values["seconds"], reason=values["reason"])
+        ban = service.ip_ban_create(
+            address=values["ip"],
+            seconds=values["seconds"],
+            reason=values["reason"],
+            caller_ip=request_client_ip(request._request),
+        )
         return Response(ban_body(ban), status=status.HTTP_201_CREATED)
 
     def delete(self, request: Request) -> Response:

@@ -8,16 +8,16 @@ it through `netfilter.request_client_ip`.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
 
-from gateway.snapshot import get_snapshot
+from gateway.snapshot import get_snapshot, peek_snapshot
 
-from .netfilter import CLIENT_IP_KEY
+from .netfilter import CLIENT_IP_KEY, NetworkRules
 
-# Paths of the management plane, where a loopback client is never locked out.
-MANAGEMENT_PREFIXES = ("/api/", "/admin/")
+log = logging.getLogger(__name__)
 
 
 def _peer(scope: dict[str, Any]) -> str | None:
@@ -56,16 +56,26 @@ async def _deny(send: Any, path: str, message: str, data_plane: bool) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def _rules() -> NetworkRules | None:
+    try:
+        return (await get_snapshot()).options.network
+    except Exception as exc:  # database down: the last snapshot, else nothing is known to enforce
+        snap = peek_snapshot()
+        if snap is None:
+            log.warning("IP filter not applied, configuration unreadable: %s", exc)
+            return None
+        return snap.options.network
+
+
 async def ip_allowed(scope: dict[str, Any], send: Any, *, data_plane: bool) -> bool:
     """False after answering 403 when the filter refuses the client; True to go on."""
-    rules = (await get_snapshot()).options.network
-    if not rules.active:
+    rules = await _rules()
+    if rules is None or not rules.active:
         return True
     ip = rules.client_ip(_peer(scope), _forwarded_for(scope) if rules.trusted else None)
     scope[CLIENT_IP_KEY] = ip
-    path = scope.get("path", "")
-    reason = rules.denial(ip, management=path.startswith(MANAGEMENT_PREFIXES))
+    reason = rules.denial(ip, management=not data_plane)
     if reason is None:
         return True
-    await _deny(send, path, reason, data_plane)
+    await _deny(send, scope.get("path", ""), reason, data_plane)
     return False

@@ -12,6 +12,7 @@ import ipaddress
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -40,10 +41,12 @@ def _unmapped_network(network: IPNetwork) -> IPNetwork:
     return network
 
 
+@lru_cache(maxsize=4096)
 def parse_address(text: str) -> IPAddress | None:
-    """An address as a client may present it; IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes IPv4."""
+    """An address as a client may present it; IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes IPv4.
+    Cached: the same clients come back, and parsing is the costly part of a check."""
     try:
-        address = ipaddress.ip_address(text.strip())
+        address = ipaddress.ip_address(text.strip().strip("[]"))
     except ValueError:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
@@ -51,32 +54,41 @@ def parse_address(text: str) -> IPAddress | None:
     return address
 
 
+Table = tuple[tuple[int, frozenset[int]], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class NetSet:
-    """Exact addresses in a set (one hash lookup) and real networks in a short tuple."""
+    """Networks (exact addresses are /32 or /128 networks) as sets of network numbers per
+    prefix length, one table per IP version: a membership test is one shift and one set
+    lookup per distinct prefix length, however many entries there are."""
 
-    exact: frozenset[IPAddress] = frozenset()
-    networks: tuple[IPNetwork, ...] = ()
+    v4: Table = ()  # ((host bits, {address >> host bits}), ...), most specific first
+    v6: Table = ()
 
     @classmethod
     def of(cls, entries: Iterable[str]) -> NetSet:
-        exact: set[IPAddress] = set()
-        networks: list[IPNetwork] = []
+        by_bits: dict[tuple[int, int], set[int]] = {}
         for entry in entries:
             network = parse_network(entry)
-            if network.num_addresses == 1:
-                exact.add(network.network_address)
-            else:
-                networks.append(network)
-        return cls(frozenset(exact), tuple(networks))
+            host_bits = network.max_prefixlen - network.prefixlen
+            by_bits.setdefault((network.version, host_bits), set()).add(int(network.network_address) >> host_bits)
+
+        def table(version: int) -> Table:
+            return tuple((bits, frozenset(nets)) for (v, bits), nets in sorted(by_bits.items()) if v == version)
+
+        return cls(table(4), table(6))
 
     def __contains__(self, address: IPAddress) -> bool:
-        if address in self.exact:
-            return True
-        return any(address.version == net.version and address in net for net in self.networks)
+        number = int(address)
+        # A plain loop: any() over a generator costs more than the lookups on this hot path.
+        for bits, nets in self.v4 if address.version == 4 else self.v6:  # noqa: SIM110
+            if number >> bits in nets:
+                return True
+        return False
 
     def __bool__(self) -> bool:
-        return bool(self.exact or self.networks)
+        return bool(self.v4 or self.v6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +125,11 @@ class NetworkRules:
             return peer
         client = peer
         for hop in reversed(forwarded_for.split(",")):
+            hop = hop.strip()
             hop_address = parse_address(hop)
             if hop_address is None:
                 break  # a malformed hop: the last well-formed one is as far as we can trust
-            client = str(hop_address)
+            client = hop
             if hop_address not in self.trusted:
                 break
         return client

@@ -18,7 +18,7 @@ from django.utils import timezone
 from ..api.errors import InvalidInput
 from ..api.fields import to_camel
 from ..models import GatewaySettings, IpBan
-from ..options.netfilter import NetSet, NetworkRules, parse_network
+from ..options.netfilter import NetSet, NetworkRules, parse_address, parse_network
 from ..options.thinking import EFFORT_LEVELS, MAX_BUDGET
 from ..routing import SELECTION_STRATEGIES
 
@@ -119,11 +119,15 @@ def ip_ban_list() -> list[IpBan]:
     return list(IpBan.objects.filter(until__gt=timezone.now()))
 
 
-def ip_ban_create(*, address: str, seconds: int, reason: str = "") -> IpBan:
-    """Ban an address or network for `seconds`; replaces an earlier ban of the same address."""
+def ip_ban_create(*, address: str, seconds: int, reason: str = "", caller_ip: str | None = None) -> IpBan:
+    """Ban an address or network for `seconds`; replaces an earlier ban of the same address.
+    A ban that covers the caller's own (non-loopback) address is refused."""
     if isinstance(seconds, bool) or not isinstance(seconds, int) or not 1 <= seconds <= MAX_BAN_SECONDS:
         raise InvalidInput(f"seconds must be an integer between 1 and {MAX_BAN_SECONDS}", field="seconds")
     (normalized,) = network_list_normalize([address], field="ip")
+    caller = parse_address(caller_ip or "")
+    if caller is not None and not caller.is_loopback and caller in NetSet.of([normalized]):
+        raise InvalidInput(f"This ban would lock you out: it covers your address {caller}", field="ip")
     with transaction.atomic():
         IpBan.objects.filter(until__lte=timezone.now()).delete()
         IpBan.objects.filter(address=normalized).delete()

@@ -160,6 +160,13 @@ def test_temporary_bans(client: APIClient) -> None:
         {"ip": "10.0.0.1", "seconds": 5, "x": 1},
     ):
         assert client.post("/api/settings/ip-filter/bans", bad, format="json").status_code == 400, bad
+    own = client.post(
+        "/api/settings/ip-filter/bans",
+        {"ip": "198.51.100.0/24", "seconds": 60},
+        format="json",
+        REMOTE_ADDR="198.51.100.4",
+    )
+    assert own.status_code == 400 and "lock you out" in own.json()["error"]["message"]
     assert client.delete("/api/settings/ip-filter/bans?ip=203.0.113.9").json() == {"removed": 1}
     assert client.delete("/api/settings/ip-filter/bans").status_code == 400
     assert not IpBan.objects.exists()

@@ -77,6 +77,7 @@ def test_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(gateway: LiveGa
     configure(ip_filter_enabled=True, ip_filter_mode="allowlist", ip_allowlist=[FINE])
     assert_forbidden(get(f"{gateway.base_url}/models", inference, FINE), "127.0.0.1 is not in the IP allowlist")
     assert_forbidden(get(f"{gateway.url}/v1beta/models", inference), "allowlist")
+    assert_forbidden(get(f"{gateway.url}/api/tags", inference), "allowlist")  # data plane despite /api
     # Loopback is never locked out of management (the operator on the host can undo this).
     assert get(f"{gateway.url}/api/settings/ip-filter", admin, FINE).json()["yourIp"] == "127.0.0.1"
     configure(ip_allowlist=["127.0.0.0/8"])

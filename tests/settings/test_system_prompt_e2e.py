@@ -131,3 +131,21 @@ def make_admin_key() -> str:
 
     _, plain = ApiKeyFactory.create_with_key(scope="admin")
     return plain
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        ("/v1/chat/completions", {"model": MODELS["openai"], "messages": "Hi"}, "messages"),
+        ("/v1/messages", {"model": MODELS["anthropic"], "max_tokens": 5, "system": 5, "messages": []}, None),
+        ("/v1/responses", {"model": MODELS["responses"], "instructions": ["x"], "input": "Hi"}, "instructions"),
+        ("/v1/api/chat", {"model": MODELS["openai"], "messages": {"role": "user"}}, "messages"),
+    ],
+)
+def test_malformed_bodies_are_still_a_400(
+    gateway: LiveGateway, fake_provider: FakeProvider, key: str, path: str, body: dict[str, Any], param: str | None
+) -> None:
+    response = httpx.post(f"{gateway.url}{path}", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert 400 <= response.status_code < 500, response.text
+    if param is not None:
+        assert param in response.text
