@@ -68,8 +68,9 @@ async def serve_chat(
     target = plan.targets[0]
     record.provider, record.model = target.provider.id, target.model_id
     authorize_plan(entry, plan)
-    call = ChatCall(client=fmt, payload=payload, canonical=canonical, target=target, stream=stream)
-    call.thinking = snap.options.thinking
+    call = ChatCall(
+        client=fmt, payload=payload, canonical=canonical, target=target, stream=stream, thinking=snap.options.thinking
+    )
     task = asyncio.current_task()
     assert task is not None
     watcher = asyncio.get_running_loop().create_task(watch_disconnect(request, task))
