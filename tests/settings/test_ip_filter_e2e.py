@@ -163,3 +163,27 @@ def test_ipv6_peer(ipv6_server: str, keys: tuple[str, str]) -> None:
     assert get(f"{ipv6_server}/api/settings/ip-filter", admin).json()["yourIp"] == "::1"
     configure(ip_filter_mode="allowlist", ip_allowlist=["::/64"])  # ::1 is in ::/64
     assert get(f"{ipv6_server}/v1/models", inference).status_code == 200
+
+
+def test_login_throttle_counts_the_client_behind_the_proxy(gateway: LiveGateway) -> None:
+    from django.core.cache import cache
+
+    from gateway.services import LOGIN_MAX_FAILURES
+
+    configure(trusted_proxies=["127.0.0.1"])
+    url = f"{gateway.url}/api/auth/login"
+    try:
+        for _ in range(LOGIN_MAX_FAILURES):
+            assert (
+                httpx.post(url, json={"password": "wrong"}, headers={"X-Forwarded-For": "203.0.113.77"}).status_code
+                == 401
+            )
+        assert (
+            httpx.post(url, json={"password": "wrong"}, headers={"X-Forwarded-For": "203.0.113.77"}).status_code == 429
+        )
+        # Another client behind the same proxy is not throttled for the first one's failures.
+        assert (
+            httpx.post(url, json={"password": "wrong"}, headers={"X-Forwarded-For": "198.51.100.77"}).status_code == 401
+        )
+    finally:
+        cache.clear()
