@@ -41,10 +41,19 @@ def _unmapped_network(network: IPNetwork) -> IPNetwork:
     return network
 
 
-@lru_cache(maxsize=4096)
+# The longest textual IP ("ffff:…:255.255.255.255" is 45 characters) plus brackets and spaces.
+_MAX_ADDRESS_CHARS = 64
+
+
 def parse_address(text: str) -> IPAddress | None:
-    """An address as a client may present it; IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes IPv4.
-    Cached: the same clients come back, and parsing is the costly part of a check."""
+    """An address as a client may present it; IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes IPv4."""
+    return _parse_address(text) if len(text) <= _MAX_ADDRESS_CHARS else None
+
+
+@lru_cache(maxsize=4096)
+def _parse_address(text: str) -> IPAddress | None:
+    """Cached: the same clients come back, and parsing is the costly part of a check. Bounded
+    in entries and (by parse_address) in entry size."""
     try:
         address = ipaddress.ip_address(text.strip().strip("[]"))
     except ValueError:
