@@ -35,7 +35,7 @@ migrate: install
 # Production server: uvicorn + uvloop + httptools, WORKERS processes.
 serve: migrate
 	$(VENV)/bin/uvicorn omniroute_site.asgi:application --host $(HOST) --port $(PORT) \
-		--workers $(WORKERS) --loop uvloop --http httptools --no-access-log \
+		--workers $(WORKERS) --loop uvloop --http httptools --no-access-log --no-proxy-headers \
 		--timeout-graceful-shutdown 30 --lifespan on
 
 run: serve

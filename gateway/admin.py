@@ -271,4 +271,5 @@ class ResilienceProfileAdmin(admin.ModelAdmin):
             resilience_profile_delete(profile=profile)
 
 
-from . import cache_admin  # noqa: E402, F401  (the response cache's admin, in its own module)
+# Admins kept in their own modules: the response cache's entries; settings and IP bans.
+from . import cache_admin, settings_admin  # noqa: E402, F401

@@ -22,6 +22,7 @@ from . import limits, modalities, pipeline
 from .errors import GatewayError, bad_request
 from .formats import get_client_format
 from .http import INTERNAL_CALL, JSON_HEADERS, Request, read_body, send_response, watch_disconnect
+from .options.system_prompt import inject_system_prompt
 from .recorder import Record, recorder
 from .router import ChatCall
 from .routing import authorize_plan, pinned_plan, resolve_plan
@@ -47,10 +48,12 @@ async def serve_chat(
     """Everything after parsing, for every chat-like endpoint. `pinned`: the provider of a
     `/v1/providers/{provider}/...` route (no combos or aliases)."""
     fmt = get_client_format(client)
+    snap = await get_snapshot()
+    if snap.options.system_prompt is not None:
+        payload = inject_system_prompt(client, payload, snap.options.system_prompt)
     canonical = fmt.validate(payload)
     record.stream = stream
     record.model = model
-    snap = await get_snapshot()
     # Calls the gateway makes to itself (combo tests) are marked in the ASGI scope, which no
     # HTTP client can set.
     internal = INTERNAL_CALL in request.scope
@@ -65,7 +68,9 @@ async def serve_chat(
     target = plan.targets[0]
     record.provider, record.model = target.provider.id, target.model_id
     authorize_plan(entry, plan)
-    call = ChatCall(client=fmt, payload=payload, canonical=canonical, target=target, stream=stream)
+    call = ChatCall(
+        client=fmt, payload=payload, canonical=canonical, target=target, stream=stream, thinking=snap.options.thinking
+    )
     task = asyncio.current_task()
     assert task is not None
     watcher = asyncio.get_running_loop().create_task(watch_disconnect(request, task))

@@ -144,3 +144,61 @@ class CacheEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} {self.key[:12]}"
+
+
+class GatewaySettings(models.Model):
+    """The operator's runtime settings: one row (pk=1), read through the config snapshot.
+
+    Typed columns rather than a key/value table so that the admin shows a real form and the
+    audit trail names each field that changed. Defaults are the "feature off" values.
+    """
+
+    THINKING_MODES = [
+        ("passthrough", "Passthrough (untouched)"),
+        ("auto", "Auto (the client's own request, else the effort level)"),
+        ("custom", "Custom (always the budget and effort below)"),
+        ("adaptive", "Adaptive (scaled with the request's size)"),
+    ]
+    EFFORT_LEVELS = [(v, v) for v in ("none", "minimal", "low", "medium", "high")]
+    IP_FILTER_MODES = [("allowlist", "Allowlist (only listed addresses)"), ("blocklist", "Blocklist")]
+
+    system_prompt_enabled = models.BooleanField(default=False)
+    system_prompt = models.TextField(blank=True, help_text="Prepended to every chat-like request's system prompt")
+    thinking_mode = models.CharField(max_length=16, choices=THINKING_MODES, default="passthrough")
+    thinking_custom_budget = models.PositiveIntegerField(default=10240, help_text="Reasoning tokens, 0..131072")
+    thinking_effort_level = models.CharField(max_length=8, choices=EFFORT_LEVELS, default="medium")
+    ip_filter_enabled = models.BooleanField(default=False)
+    ip_filter_mode = models.CharField(max_length=16, choices=IP_FILTER_MODES, default="blocklist")
+    ip_allowlist = models.JSONField(default=list, blank=True, help_text="IPs and CIDR networks (v4 or v6)")
+    ip_blocklist = models.JSONField(default=list, blank=True, help_text="IPs and CIDR networks (v4 or v6)")
+    trusted_proxies = models.JSONField(
+        default=list, blank=True, help_text="Proxies whose X-Forwarded-For is believed (added to TRUSTED_PROXIES)"
+    )
+    log_requests = models.BooleanField(null=True, blank=True, help_text="Empty: the LOG_REQUESTS environment value")
+    connection_selection = models.CharField(
+        max_length=500, blank=True, help_text='Empty: CONNECTION_SELECTION, e.g. "priority,openai=round-robin"'
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "settings"
+        verbose_name_plural = "settings"
+
+    def __str__(self) -> str:
+        return "Gateway settings"
+
+
+class IpBan(models.Model):
+    """A temporary ban of an address or network; expired rows are ignored (and pruned on the next ban)."""
+
+    address = models.CharField(max_length=64, help_text="An IP or CIDR network (v4 or v6)")
+    until = models.DateTimeField()
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["until"]
+        verbose_name = "IP ban"
+
+    def __str__(self) -> str:
+        return f"{self.address} until {self.until:%Y-%m-%d %H:%M:%S}"

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import close_old_connections
 
+from .options.effective import log_requests_enabled
+
 log = logging.getLogger("omniroute.recorder")
 request_log = logging.getLogger("omniroute.requests")
 
@@ -154,7 +156,7 @@ class Recorder:
             self.failed += len(batch)
         # One line per request costs the event loop GIL time at thousands of requests per
         # second; the usage records are the request log, these lines are opt-in.
-        if settings.LOG_REQUESTS and request_log.isEnabledFor(logging.INFO):
+        if log_requests_enabled() and request_log.isEnabledFor(logging.INFO):
             for r in batch:
                 request_log.info(
                     "%s %s %s/%s status=%d tokens=%d/%d latency=%.1fms%s",

@@ -30,6 +30,7 @@ from providers.outbound import get_session
 from .errors import GatewayError
 from .formats.base import ClientFormat, StreamEncoder
 from .http import JSON_HEADERS, Headers, Request
+from .options.thinking import ThinkingPolicy, thinking_for_target
 from .pipeline import Target
 from .recorder import Record
 from .routing import (
@@ -63,6 +64,8 @@ class ChatCall:
     # A combo's timeoutMs as a loop.time() deadline: no attempt starts after it, and an
     # attempt's wait for the first byte ends with it.
     deadline: float | None = None
+    # The thinking budget setting (None: passthrough, the body is sent as the client wrote it).
+    thinking: ThinkingPolicy | None = None
 
 
 class TranslatingRelay(StreamRelay):
@@ -120,11 +123,14 @@ def _as_gateway_error(err: ProviderError, target: Target) -> GatewayError:
 
 async def _open(adapter: ChatAdapter, cred: Credential, call: ChatCall, passthrough: bool) -> Any:
     model_id = call.target.model_id
+    body = call.payload if passthrough else call.canonical
+    assert body is not None
+    if call.thinking is not None:
+        body = thinking_for_target(call.thinking, body, call.target, adapter.format, passthrough)
     if passthrough:
-        upstream = adapter.passthrough_request(cred, model_id, call.payload, stream=call.stream)
+        upstream = adapter.passthrough_request(cred, model_id, body, stream=call.stream)
     else:
-        assert call.canonical is not None
-        upstream = adapter.chat_request(cred, model_id, call.canonical, stream=call.stream)
+        upstream = adapter.chat_request(cred, model_id, body, stream=call.stream)
     timeout: float = settings.UPSTREAM_FIRST_BYTE_TIMEOUT
     if call.deadline is not None:
         timeout = max(0.001, min(timeout, call.deadline - asyncio.get_running_loop().time()))

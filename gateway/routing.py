@@ -16,12 +16,11 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from django.conf import settings
-
 from providers.adapters.base import ProviderError
 from providers.catalog import ProviderInfo
 
 from .errors import GatewayError, bad_request
+from .options.effective import connection_selection_setting
 from .pipeline import Target, resolve_model
 from .snapshot import ComboEntry, ComboMember, KeyEntry, ResilienceProfileEntry, Snapshot
 from .state import BreakerPolicy, LocalState
@@ -251,12 +250,12 @@ def _parse_selection(raw: str) -> tuple[str, dict[str, str]]:
 
 
 def connection_selection(provider_id: str) -> str:
-    default, per_provider = _parse_selection(settings.CONNECTION_SELECTION)
+    default, per_provider = _parse_selection(connection_selection_setting())
     return per_provider.get(provider_id, default)
 
 
 def selection_overview() -> dict[str, object]:
-    default, per_provider = _parse_selection(settings.CONNECTION_SELECTION)
+    default, per_provider = _parse_selection(connection_selection_setting())
     return {"default": default, "providers": dict(per_provider)}
 
 

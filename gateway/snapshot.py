@@ -30,6 +30,7 @@ from providers.catalog import Catalog
 from providers.crypto import SecretDecryptionError
 
 from .models import ApiKey, Combo, ConfigVersion, ModelAlias, ResilienceProfile
+from .options import Options, load_options
 from .redis_client import get_async_redis, get_sync_redis, redis_configured
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,8 @@ class Snapshot:
     combos: dict[str, ComboEntry] = field(default_factory=dict)
     # By auth type ("default", "apikey", "oauth"); "default" is always present.
     profiles: dict[str, ResilienceProfileEntry] = field(default_factory=_default_profiles)
+    # The operator's runtime settings (system prompt, thinking budget, IP filter, ...).
+    options: Options = field(default_factory=Options)
 
 
 def _build_models_body(
@@ -290,6 +293,7 @@ def build_snapshot() -> Snapshot:
         alias_globs=alias_globs,
         combos=combos,
         profiles=_profiles(),
+        options=load_options(),
     )
 
 
@@ -395,6 +399,11 @@ async def _poll_version() -> None:
             continue
         if snap is not None and token != snap.shared_token:
             _state.dirty = True
+
+
+def peek_snapshot() -> Snapshot | None:
+    """The snapshot as built so far, without building one (for code outside the request path)."""
+    return _state.snapshot
 
 
 def snapshot_mark_dirty() -> None:

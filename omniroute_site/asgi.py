@@ -17,6 +17,7 @@ from django.urls import re_path  # noqa: E402
 
 from gateway.app import application as gateway_app  # noqa: E402
 from gateway.lifespan import lifespan  # noqa: E402
+from gateway.options.guard import ip_allowed  # noqa: E402
 from omniroute_site.body_limit import BodyLimit  # noqa: E402
 
 GATEWAY_PREFIXES = ("/v1/", "/v1beta/")
@@ -36,7 +37,10 @@ class DataPlaneFirst:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope["path"]
-        if path.startswith(GATEWAY_PREFIXES) or path in GATEWAY_PATHS:
+        data_plane = path.startswith(GATEWAY_PREFIXES) or path in GATEWAY_PATHS
+        if not await ip_allowed(scope, send, data_plane=data_plane):  # the IP filter, both planes
+            return None
+        if data_plane:
             return await self.gateway(scope, receive, send)
         return await self.rest(scope, receive, send)
 

@@ -70,6 +70,19 @@ def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
 
 
+def env_networks(name: str) -> list[str]:
+    """Comma-separated IPs or CIDR networks (v4 or v6), each checked."""
+    import ipaddress
+
+    entries = [part.strip() for part in env_str(name).split(",") if part.strip()]
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"Environment variable {name}: {entry!r} is not an IP address or CIDR network") from exc
+    return entries
+
+
 def data_dir() -> Path:
     raw = env_str("DATA_DIR") or str(Path(__file__).resolve().parent.parent / "data")
     path = Path(raw).expanduser()

@@ -13,6 +13,7 @@ from .env import (
     env_bool,
     env_float,
     env_int,
+    env_networks,
     env_str,
     env_zone,
     persisted_secret,
@@ -27,6 +28,9 @@ STORAGE_ENCRYPTION_KEY = persisted_secret("STORAGE_ENCRYPTION_KEY", DATA_DIR, nb
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = [h.strip() for h in env_str("ALLOWED_HOSTS", "*").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in env_str("CSRF_TRUSTED_ORIGINS").split(",") if o.strip()]
+# Reverse proxies whose X-Forwarded-For names the client (IPs or CIDRs); the settings API
+# can add more at runtime (docs/API.md §13).
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 
 PORT = env_int("PORT", 20128, minimum=1, maximum=65535)
 INITIAL_PASSWORD = env_str("INITIAL_PASSWORD")

@@ -39,6 +39,9 @@ class ModelInfo:
     custom: bool = False
     api_format: str = ""
     endpoints: tuple[str, ...] = ()
+    # Accepts its wire format's reasoning control (reasoning_effort, reasoning.effort, thinking,
+    # thinkingConfig). Catalog models: true or false; None: unknown (operator-added), assumed true.
+    reasoning: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ def _overlay(shipped: ModelInfo, custom: ModelInfo) -> ModelInfo:
         context_length=custom.context_length or shipped.context_length,
         dimensions=custom.dimensions or shipped.dimensions,
         price=custom.price or shipped.price,
+        reasoning=custom.reasoning if custom.reasoning is not None else shipped.reasoning,
     )
 
 
@@ -129,6 +133,7 @@ def _model(provider_id: str, raw: dict[str, Any]) -> ModelInfo:
         context_length=raw.get("contextLength"),
         dimensions=raw.get("dimensions"),
         price={k: float(v) for k, v in raw.get("price", {}).items()},
+        reasoning=bool(raw.get("reasoning", False)),
     )
 
 

@@ -31,6 +31,7 @@ class LiveGateway:
             lifespan="on",
             access_log=False,
             log_level="warning",
+            proxy_headers=False,  # as in production: the gateway resolves X-Forwarded-For itself
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="live-gateway", daemon=True)
@@ -93,6 +94,7 @@ class GatewayProcess:
             "--http",
             "httptools",
             "--no-access-log",
+            "--no-proxy-headers",
             "--lifespan",
             "on",
             "--timeout-graceful-shutdown",

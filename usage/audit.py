@@ -39,6 +39,8 @@ AUDITED: tuple[AuditSpec, ...] = (
     AuditSpec("gateway.ModelAlias"),
     AuditSpec("gateway.Combo", renames={"members": "models"}),
     AuditSpec("gateway.ResilienceProfile"),
+    AuditSpec("gateway.GatewaySettings"),
+    AuditSpec("gateway.IpBan"),
     AuditSpec(
         "providers.ProviderConnection",
         secret={"api_key_encrypted": "apiKey"},
@@ -63,8 +65,11 @@ class Actor:
 
 
 def client_ip(request: HttpRequest) -> str:
-    """REMOTE_ADDR, as the login throttle uses (behind a proxy: the proxy's address)."""
-    return str(request.META.get("REMOTE_ADDR") or "")[:64]
+    """The client address, as the IP filter and the login throttle see it (X-Forwarded-For
+    only from a trusted proxy)."""
+    from gateway.options.netfilter import request_client_ip
+
+    return request_client_ip(request)[:64]
 
 
 def actor_name(request: HttpRequest) -> str:

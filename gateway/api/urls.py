@@ -1,6 +1,6 @@
 """Routes of the gateway app's management API (the `<id:...>` converter is registered by the site urls)."""
 
-from . import cache_views, runtime_views, views
+from . import cache_views, runtime_views, settings_views, views
 from .base import route
 
 urlpatterns = [
@@ -19,4 +19,9 @@ urlpatterns = [
     *route("models/availability", runtime_views.ModelAvailabilityApi.as_view(), "api-model-availability"),
     *route("rate-limits", runtime_views.RateLimitsApi.as_view(), "api-rate-limits"),
     *route("cache", cache_views.CacheApi.as_view(), "api-cache"),
+    *route("settings", settings_views.GeneralSettingsApi.as_view(), "api-settings"),
+    *route("settings/system-prompt", settings_views.SystemPromptApi.as_view(), "api-settings-system-prompt"),
+    *route("settings/thinking-budget", settings_views.ThinkingBudgetApi.as_view(), "api-settings-thinking-budget"),
+    *route("settings/ip-filter", settings_views.IpFilterApi.as_view(), "api-settings-ip-filter"),
+    *route("settings/ip-filter/bans", settings_views.IpBanApi.as_view(), "api-settings-ip-bans"),
 ]

@@ -18,6 +18,7 @@ from django.http import HttpRequest
 from ..api.errors import AuthenticationFailed, InvalidInput, TooManyAttempts
 from ..keys import generate_api_key, hash_api_key, visible_prefix
 from ..models import ApiKey
+from ..options.netfilter import request_client_ip
 
 # What an operator may set on a key, in the order forms show it.
 API_KEY_FIELDS = (
@@ -96,7 +97,7 @@ def api_key_delete(*, api_key: ApiKey) -> None:
 
 
 def _client_ip(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR") or "unknown")
+    return request_client_ip(request) or "unknown"
 
 
 def session_login(*, request: HttpRequest, username: str, password: str) -> AbstractBaseUser:
