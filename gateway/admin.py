@@ -50,6 +50,7 @@ FORM_FIELDS = [
     "allowed_models",
     "max_requests_per_minute",
     "max_requests_per_day",
+    "max_sessions",
     "no_log",
 ]
 

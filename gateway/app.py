@@ -12,12 +12,13 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from django.conf import settings
 
-from . import modalities, pipeline
+from . import idempotency, modalities, pipeline, sessions
 from .errors import GatewayError, bad_request
 from .formats import get_client_format
 from .http import JSON_HEADERS, Request, read_body, send_response, watch_disconnect
@@ -57,6 +58,7 @@ async def serve_chat(
     internal = INTERNAL_CALL in request.scope
     entry = None if internal else pipeline.authenticate(request, snap, key)
     record.api_key_id = entry.id if entry else None
+    send = send if internal else await sessions.track(request, send, entry, payload, model)
     state = get_state()
     if not state.ready and not internal:  # shared state: load it before the first request routes on it
         await state.start()
@@ -70,7 +72,9 @@ async def serve_chat(
     assert task is not None
     watcher = asyncio.get_running_loop().create_task(watch_disconnect(request, task))
     try:
-        await relay_chat(request, send, call, plan, snap, record)
+        # Idempotency first (a duplicate waits, then replays), then the relay.
+        serve = partial(relay_chat, request, call=call, plan=plan, snap=snap, record=record)
+        await idempotency.run(request, send, record, key_id=record.api_key_id, client=fmt, payload=payload, serve=serve)
     finally:
         watcher.cancel()
 

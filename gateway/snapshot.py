@@ -45,6 +45,7 @@ class KeyEntry:
     no_log: bool
     max_requests_per_minute: int | None
     max_requests_per_day: int | None
+    max_sessions: int | None = None
 
     def allows_model(self, model: str) -> bool:
         """Empty list = all models. Entries are exact ids, `provider/*` or glob patterns."""
@@ -237,6 +238,7 @@ def build_snapshot() -> Snapshot:
             no_log=k.no_log,
             max_requests_per_minute=k.max_requests_per_minute,
             max_requests_per_day=k.max_requests_per_day,
+            max_sessions=k.max_sessions,
         )
         for k in ApiKey.objects.all()
     }

@@ -1,6 +1,6 @@
 """Routes of the gateway app's management API (the `<id:...>` converter is registered by the site urls)."""
 
-from . import runtime_views, views
+from . import runtime_views, session_views, views
 from .base import route
 
 urlpatterns = [
@@ -18,4 +18,5 @@ urlpatterns = [
     *route("resilience/reset", runtime_views.ResilienceResetApi.as_view(), "api-resilience-reset"),
     *route("models/availability", runtime_views.ModelAvailabilityApi.as_view(), "api-model-availability"),
     *route("rate-limits", runtime_views.RateLimitsApi.as_view(), "api-rate-limits"),
+    *route("sessions", session_views.SessionListApi.as_view(), "api-sessions"),
 ]

@@ -20,7 +20,16 @@ from ..keys import generate_api_key, hash_api_key, visible_prefix
 from ..models import ApiKey
 
 API_KEY_EDITABLE_FIELDS = frozenset(
-    {"name", "scope", "is_active", "allowed_models", "max_requests_per_minute", "max_requests_per_day", "no_log"}
+    {
+        "name",
+        "scope",
+        "is_active",
+        "allowed_models",
+        "max_requests_per_minute",
+        "max_requests_per_day",
+        "max_sessions",
+        "no_log",
+    }
 )
 LOGIN_MAX_FAILURES = 10
 LOGIN_WINDOW_SECONDS = 5 * 60
@@ -49,6 +58,7 @@ def api_key_create(
     allowed_models: Iterable[str] | None = None,
     max_requests_per_minute: int | None = None,
     max_requests_per_day: int | None = None,
+    max_sessions: int | None = None,
     no_log: bool = False,
 ) -> tuple[ApiKey, str]:
     """A new key and its plain secret; the secret exists only in the return value."""
@@ -60,6 +70,7 @@ def api_key_create(
         allowed_models=list(allowed_models or []),
         max_requests_per_minute=max_requests_per_minute,
         max_requests_per_day=max_requests_per_day,
+        max_sessions=max_sessions,
         no_log=no_log,
         key_hash=hash_api_key(plain),
         prefix=visible_prefix(plain),

@@ -21,6 +21,7 @@ KEY_FIELDS = {
     "allowedModels",
     "maxRequestsPerMinute",
     "maxRequestsPerDay",
+    "maxSessions",
     "noLog",
     "createdAt",
 }

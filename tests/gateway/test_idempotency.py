@@ -1,0 +1,216 @@
+"""Idempotency end to end: official SDKs against the running gateway, upstream calls counted
+at the fake provider, which is slowed down so that duplicates overlap."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from gateway import idempotency
+from gateway.cache_stats import idempotency_stats
+from tests.e2e.test_openai_chat import make_connection, make_key
+from tests.fakes.provider import Behaviour, FakeProvider
+from tests.live_server import LiveGateway
+
+pytestmark = pytest.mark.e2e
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_stores() -> Iterator[None]:
+    idempotency._slots.clear()
+    yield
+    idempotency._slots.clear()
+
+
+def new_key() -> str:
+    return f"idem-{uuid.uuid4().hex}"
+
+
+def chat(gateway: LiveGateway, key: str) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=gateway.base_url, api_key=key, max_retries=0)
+
+
+async def _raw_chat(client: openai.AsyncOpenAI, idem: str, **kw: Any) -> tuple[dict[str, str], bytes]:
+    response = await client.chat.completions.with_raw_response.create(
+        model="openai/gpt-4o", messages=MESSAGES, extra_headers={"Idempotency-Key": idem}, **kw
+    )
+    return dict(response.headers), response.content
+
+
+def chat_requests(fake: FakeProvider) -> int:
+    return sum(1 for r in fake.requests if r.path.endswith("/chat/completions"))
+
+
+def test_concurrent_duplicates_make_one_upstream_call(gateway: LiveGateway, fake_provider: FakeProvider) -> None:
+    make_connection(fake_provider.openai_base_url)
+    key = make_key()
+    fake_provider.behave(Behaviour(delay=0.6, reply="only once"))
+    idem = new_key()
+
+    async def main() -> list[tuple[dict[str, str], bytes]]:
+        async with chat(gateway, key) as client:
+            return await asyncio.gather(*(_raw_chat(client, idem) for _ in range(3)))
+
+    answers = asyncio.run(main())
+    assert chat_requests(fake_provider) == 1
+    assert len({body for _, body in answers}) == 1
+    assert b"only once" in answers[0][1]
+    replayed = [h.get("x-omniroute-idempotent") for h, _ in answers]
+    assert sorted(replayed, key=str) == [None, "true", "true"]
+    # A later duplicate, within the window, is replayed too.
+    headers, body = asyncio.run(_one(gateway, key, idem))
+    assert headers.get("x-omniroute-idempotent") == "true" and body == answers[0][1]
+    assert chat_requests(fake_provider) == 1
+    assert idempotency_stats()["activeKeys"] >= 1
+
+
+async def _one(gateway: LiveGateway, key: str, idem: str) -> tuple[dict[str, str], bytes]:
+    async with chat(gateway, key) as client:
+        return await _raw_chat(client, idem)
+
+
+def _raw_stream(gateway: LiveGateway, key: str, headers: dict[str, str]) -> tuple[httpx.Headers, bytes]:
+    body = {"model": "openai/gpt-4o", "messages": MESSAGES, "stream": True}
+    with httpx.stream(
+        "POST",
+        f"{gateway.base_url}/chat/completions",
+        json=body,
+        headers={"Authorization": f"Bearer {key}", **headers},
+        timeout=30,
+    ) as response:
+        assert response.status_code == 200
+        return response.headers, response.read()
+
+
+def test_concurrent_duplicate_streams_make_one_upstream_call(
+    gateway: LiveGateway, fake_provider: FakeProvider
+) -> None:
+    make_connection(fake_provider.openai_base_url)
+    key = make_key()
+    fake_provider.behave(Behaviour(delay=0.3, chunk_delay=0.05, reply="a streamed answer in several words"))
+    idem = new_key()
+
+    async def sdk_stream(client: openai.AsyncOpenAI) -> str:
+        stream = await client.chat.completions.create(
+            model="openai/gpt-4o", messages=MESSAGES, stream=True, extra_headers={"Idempotency-Key": idem}
+        )
+        return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+    async def main() -> list[Any]:
+        async with chat(gateway, key) as client:
+            raw = asyncio.to_thread(_raw_stream, gateway, key, {"Idempotency-Key": idem})
+            return await asyncio.gather(sdk_stream(client), sdk_stream(client), raw)
+
+    first, second, (raw_headers, raw_body) = asyncio.run(main())
+    assert first == second == "a streamed answer in several words"
+    assert chat_requests(fake_provider) == 1
+    # The replay is a stream: the same bytes as the first answer.
+    headers, body = _raw_stream(gateway, key, {"Idempotency-Key": idem})
+    assert headers["x-omniroute-idempotent"] == "true"
+    assert headers["content-type"].startswith("text/event-stream")
+    assert body == raw_body and body.endswith(b"data: [DONE]\n\n")
+    assert chat_requests(fake_provider) == 1
+
+
+def test_anthropic_stream_duplicate_replays_as_a_stream(gateway: LiveGateway, fake_provider: FakeProvider) -> None:
+    make_connection(fake_provider.openai_base_url)
+    key = make_key()
+    fake_provider.behave(Behaviour(delay=0.3, reply="translated once"))
+    client = anthropic.Anthropic(base_url=gateway.url, api_key=key, max_retries=0)
+    idem = new_key()
+
+    def one() -> str:
+        with client.messages.stream(
+            model="openai/gpt-4o",
+            max_tokens=50,
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"Idempotency-Key": idem},
+        ) as stream:
+            return "".join(stream.text_stream)
+
+    async def main() -> list[str]:
+        return await asyncio.gather(asyncio.to_thread(one), asyncio.to_thread(one))
+
+    assert asyncio.run(main()) == ["translated once", "translated once"]
+    assert one() == "translated once"
+    assert chat_requests(fake_provider) == 1
+
+
+def test_after_the_window_a_new_call_is_made(
+    gateway: LiveGateway, fake_provider: FakeProvider, settings: Any
+) -> None:
+    settings.IDEMPOTENCY_WINDOW_MS = 300
+    make_connection(fake_provider.openai_base_url)
+    key = make_key()
+    idem = new_key()
+    asyncio.run(_one(gateway, key, idem))
+    headers, _ = asyncio.run(_one(gateway, key, idem))
+    assert headers.get("x-omniroute-idempotent") == "true"
+    time.sleep(0.5)
+    headers, _ = asyncio.run(_one(gateway, key, idem))
+    assert "x-omniroute-idempotent" not in headers
+    assert chat_requests(fake_provider) == 2
+
+
+def test_keys_do_not_share_and_request_id_is_the_fallback(gateway: LiveGateway, fake_provider: FakeProvider) -> None:
+    make_connection(fake_provider.openai_base_url)
+    first, second = make_key(), make_key()
+    rid = new_key()
+
+    def post(key: str) -> httpx.Response:
+        return httpx.post(
+            f"{gateway.base_url}/chat/completions",
+            json={"model": "openai/gpt-4o", "messages": MESSAGES},
+            headers={"Authorization": f"Bearer {key}", "X-Request-Id": rid},
+        )
+
+    assert "x-omniroute-idempotent" not in post(first).headers
+    assert "x-omniroute-idempotent" not in post(second).headers  # another key: its own call
+    again = post(first)
+    assert again.headers["x-omniroute-idempotent"] == "true" and again.headers["x-request-id"] == rid
+    assert chat_requests(fake_provider) == 2
+
+
+def test_failed_first_request_is_not_replayed(gateway: LiveGateway, fake_provider: FakeProvider) -> None:
+    make_connection(fake_provider.openai_base_url)
+    key = make_key()
+    fake_provider.behave(Behaviour(delay=0.3, status=400, error_message="bad thing"), times=1)
+    idem = new_key()
+
+    async def attempt(client: openai.AsyncOpenAI) -> str:
+        try:
+            headers, _ = await _raw_chat(client, idem)
+        except openai.BadRequestError:
+            return "failed"
+        return "replayed" if headers.get("x-omniroute-idempotent") else "served"
+
+    async def main() -> list[str]:
+        async with chat(gateway, key) as client:
+            return await asyncio.gather(attempt(client), attempt(client))
+
+    # The duplicate waited for the failure, then ran itself (and succeeded).
+    assert sorted(asyncio.run(main())) == ["failed", "served"]
+    assert chat_requests(fake_provider) == 2
+
+
+def test_same_key_with_another_body_is_422(gateway: LiveGateway, fake_provider: FakeProvider) -> None:
+    make_connection(fake_provider.openai_base_url)
+    key = make_key()
+    client = openai.OpenAI(base_url=gateway.base_url, api_key=key, max_retries=0)
+    idem = new_key()
+    client.chat.completions.create(model="openai/gpt-4o", messages=MESSAGES, extra_headers={"Idempotency-Key": idem})
+    with pytest.raises(openai.UnprocessableEntityError, match="different request body"):
+        client.chat.completions.create(
+            model="openai/gpt-4o",
+            messages=[{"role": "user", "content": "something else"}],
+            extra_headers={"Idempotency-Key": idem},
+        )
