@@ -91,9 +91,7 @@ def _raw_stream(gateway: LiveGateway, key: str, headers: dict[str, str]) -> tupl
         return response.headers, response.read()
 
 
-def test_concurrent_duplicate_streams_make_one_upstream_call(
-    gateway: LiveGateway, fake_provider: FakeProvider
-) -> None:
+def test_concurrent_duplicate_streams_make_one_upstream_call(gateway: LiveGateway, fake_provider: FakeProvider) -> None:
     make_connection(fake_provider.openai_base_url)
     key = make_key()
     fake_provider.behave(Behaviour(delay=0.3, chunk_delay=0.05, reply="a streamed answer in several words"))
@@ -110,7 +108,7 @@ def test_concurrent_duplicate_streams_make_one_upstream_call(
             raw = asyncio.to_thread(_raw_stream, gateway, key, {"Idempotency-Key": idem})
             return await asyncio.gather(sdk_stream(client), sdk_stream(client), raw)
 
-    first, second, (raw_headers, raw_body) = asyncio.run(main())
+    first, second, (_, raw_body) = asyncio.run(main())
     assert first == second == "a streamed answer in several words"
     assert chat_requests(fake_provider) == 1
     # The replay is a stream: the same bytes as the first answer.
@@ -145,9 +143,7 @@ def test_anthropic_stream_duplicate_replays_as_a_stream(gateway: LiveGateway, fa
     assert chat_requests(fake_provider) == 1
 
 
-def test_after_the_window_a_new_call_is_made(
-    gateway: LiveGateway, fake_provider: FakeProvider, settings: Any
-) -> None:
+def test_after_the_window_a_new_call_is_made(gateway: LiveGateway, fake_provider: FakeProvider, settings: Any) -> None:
     settings.IDEMPOTENCY_WINDOW_MS = 300
     make_connection(fake_provider.openai_base_url)
     key = make_key()
@@ -214,3 +210,23 @@ def test_same_key_with_another_body_is_422(gateway: LiveGateway, fake_provider: 
             messages=[{"role": "user", "content": "something else"}],
             extra_headers={"Idempotency-Key": idem},
         )
+
+
+def test_progress_frames_are_not_replayed_to_a_client_that_did_not_ask(
+    gateway: LiveGateway, fake_provider: FakeProvider, settings: Any
+) -> None:
+    settings.PROGRESS_INTERVAL_MS = 50
+    make_connection(fake_provider.openai_base_url)
+    key = make_key()
+    fake_provider.behave(Behaviour(chunk_delay=0.05, reply="several words to stream slowly"))
+    idem = new_key()
+    headers, first = _raw_stream(gateway, key, {"Idempotency-Key": idem, "X-OmniRoute-Progress": "true"})
+    assert headers["x-omniroute-progress"] == "enabled" and b": progress " in first
+    headers, plain = _raw_stream(gateway, key, {"Idempotency-Key": idem})
+    assert headers["x-omniroute-idempotent"] == "true" and "x-omniroute-progress" not in headers
+    assert b"progress" not in plain
+    assert plain == b"".join(f + b"\n\n" for f in first.split(b"\n\n") if f and not f.startswith(b": progress"))
+    headers, again = _raw_stream(gateway, key, {"Idempotency-Key": idem, "X-OmniRoute-Progress": "true"})
+    assert headers["x-omniroute-progress"] == "enabled"
+    assert again.startswith(plain) and b'"done":true' in again[len(plain) :]
+    assert chat_requests(fake_provider) == 1
