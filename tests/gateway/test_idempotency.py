@@ -21,7 +21,7 @@ from tests.fakes.provider import Behaviour, FakeProvider
 from tests.live_server import LiveGateway
 
 pytestmark = pytest.mark.e2e
-MESSAGES = [{"role": "user", "content": "hi"}]
+MESSAGES: Any = [{"role": "user", "content": "hi"}]
 
 
 @pytest.fixture(autouse=True)
@@ -98,7 +98,7 @@ def test_concurrent_duplicate_streams_make_one_upstream_call(gateway: LiveGatewa
     idem = new_key()
 
     async def sdk_stream(client: openai.AsyncOpenAI) -> str:
-        stream = await client.chat.completions.create(
+        stream: Any = await client.chat.completions.create(
             model="openai/gpt-4o", messages=MESSAGES, stream=True, extra_headers={"Idempotency-Key": idem}
         )
         return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
@@ -106,7 +106,7 @@ def test_concurrent_duplicate_streams_make_one_upstream_call(gateway: LiveGatewa
     async def main() -> list[Any]:
         async with chat(gateway, key) as client:
             raw = asyncio.to_thread(_raw_stream, gateway, key, {"Idempotency-Key": idem})
-            return await asyncio.gather(sdk_stream(client), sdk_stream(client), raw)
+            return list(await asyncio.gather(sdk_stream(client), sdk_stream(client), raw))
 
     first, second, (_, raw_body) = asyncio.run(main())
     assert first == second == "a streamed answer in several words"
@@ -136,7 +136,7 @@ def test_anthropic_stream_duplicate_replays_as_a_stream(gateway: LiveGateway, fa
             return "".join(stream.text_stream)
 
     async def main() -> list[str]:
-        return await asyncio.gather(asyncio.to_thread(one), asyncio.to_thread(one))
+        return list(await asyncio.gather(asyncio.to_thread(one), asyncio.to_thread(one)))
 
     assert asyncio.run(main()) == ["translated once", "translated once"]
     assert one() == "translated once"
@@ -191,7 +191,7 @@ def test_failed_first_request_is_not_replayed(gateway: LiveGateway, fake_provide
 
     async def main() -> list[str]:
         async with chat(gateway, key) as client:
-            return await asyncio.gather(attempt(client), attempt(client))
+            return list(await asyncio.gather(attempt(client), attempt(client)))
 
     # The duplicate waited for the failure, then ran itself (and succeeded).
     assert sorted(asyncio.run(main())) == ["failed", "served"]

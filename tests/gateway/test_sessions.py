@@ -37,7 +37,7 @@ def _fresh_sessions() -> Iterator[None]:
     reset_tracker_for_tests()
 
 
-def turn(client: openai.OpenAI, conversation: list[dict[str, str]], **kw: Any) -> str:
+def turn(client: openai.OpenAI, conversation: list[Any], **kw: Any) -> str:
     """One turn of a conversation; returns the session id the gateway answered with."""
     response = client.chat.completions.with_raw_response.create(model="openai/gpt-4o", messages=conversation, **kw)
     answer = response.parse().choices[0].message.content or ""
