@@ -69,7 +69,7 @@ async def run(
     record: Record,
     *,
     key_id: int | None,
-    client: ClientFormat,
+    client: ClientFormat | None,
     payload: Any,
     serve: Serve,
 ) -> None:
@@ -146,9 +146,9 @@ async def _serve_first(request: Request, send: Any, record: Record, scope: str, 
         await _shared_release(scope, captured)
 
 
-async def _replay(request: Request, send: Any, record: Record, captured: Captured, client: ClientFormat) -> None:
+async def _replay(request: Request, send: Any, record: Record, captured: Captured, client: ClientFormat | None) -> None:
     record.status_code = captured.status
-    if captured.is_stream:
+    if captured.is_stream and client is not None:
         send = progress.wrap(request, send, client)
     await replay(request, send, captured, _REPLAY_HEADERS)
 

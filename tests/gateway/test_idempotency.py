@@ -230,3 +230,53 @@ def test_progress_frames_are_not_replayed_to_a_client_that_did_not_ask(
     assert headers["x-omniroute-progress"] == "enabled"
     assert again.startswith(plain) and b'"done":true' in again[len(plain) :]
     assert chat_requests(fake_provider) == 1
+
+
+def test_embeddings_duplicates_make_one_upstream_call(gateway: LiveGateway, fake_provider: FakeProvider) -> None:
+    make_connection(fake_provider.openai_base_url)
+    key = make_key()
+    fake_provider.behave(Behaviour(delay=0.4))
+    idem = new_key()
+
+    async def embed(client: openai.AsyncOpenAI) -> tuple[dict[str, str], bytes]:
+        response = await client.embeddings.with_raw_response.create(
+            model="openai/text-embedding-3-small", input="hello", extra_headers={"Idempotency-Key": idem}
+        )
+        return dict(response.headers), response.content
+
+    async def main() -> list[tuple[dict[str, str], bytes]]:
+        async with chat(gateway, key) as client:
+            return list(await asyncio.gather(embed(client), embed(client)))
+
+    (headers_a, body_a), (headers_b, body_b) = asyncio.run(main())
+    assert body_a == body_b
+    assert {headers_a.get("x-omniroute-idempotent"), headers_b.get("x-omniroute-idempotent")} == {None, "true"}
+    assert sum(1 for r in fake_provider.requests if r.path.endswith("/embeddings")) == 1
+
+
+def test_duplicate_of_a_request_whose_client_left_runs_itself(
+    gateway: LiveGateway, fake_provider: FakeProvider
+) -> None:
+    make_connection(fake_provider.openai_base_url)
+    key = make_key()
+    fake_provider.behave(Behaviour(delay=1.0, reply="second try"))
+    idem = new_key()
+
+    async def leaver() -> None:
+        async with chat(gateway, key) as client:
+            with pytest.raises(openai.APITimeoutError):
+                await client.with_options(timeout=0.3).chat.completions.create(
+                    model="openai/gpt-4o", messages=MESSAGES, extra_headers={"Idempotency-Key": idem}
+                )
+
+    async def main() -> tuple[dict[str, str], bytes]:
+        first = asyncio.create_task(leaver())
+        await asyncio.sleep(0.1)
+        answer = await _one(gateway, key, idem)  # waits for the first, which is cancelled
+        await first
+        return answer
+
+    headers, body = asyncio.run(main())
+    assert b"second try" in body and "x-omniroute-idempotent" not in headers
+    fake_provider.wait_for_cancelled(1)
+    assert chat_requests(fake_provider) == 2
