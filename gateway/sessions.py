@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 _SAFE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 _HEADER = b"x-omniroute-session-id"
 FLUSH_SECONDS = 1.0
+_SYSTEM_FIELDS = ("system", "instructions", "systemInstruction", "system_instruction")
 
 
 @dataclass(slots=True)
@@ -53,10 +54,11 @@ def window_seconds() -> float:
 
 def _conversation_start(payload: dict[str, Any]) -> list[Any]:
     """The system prompt and the first user message, in any client format's body."""
-    system = next(
-        (payload[k] for k in ("system", "instructions", "systemInstruction", "system_instruction") if k in payload),
-        None,
-    )
+    system = None
+    for name in _SYSTEM_FIELDS:
+        if name in payload:
+            system = payload[name]
+            break
     items = payload.get("messages") or payload.get("contents") or payload.get("input")
     if isinstance(items, str):
         return [system, items]
