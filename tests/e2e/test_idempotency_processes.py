@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -21,11 +22,22 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 REDIS_URL = "redis://127.0.0.1:6379/5"
 
 
+@dataclass
+class Servers:
+    first: GatewayProcess
+    second: GatewayProcess
+    key: str
+    limited: str  # a key with maxSessions 1
+
+
 @pytest.fixture
-def two_processes(fake_provider: FakeProvider) -> Iterator[tuple[GatewayProcess, GatewayProcess, str]]:
+def two_processes(fake_provider: FakeProvider) -> Iterator[Servers]:
+    """Two servers on the test database and one Redis, started after the keys exist (a key
+    written by this process later would only reach them through the database poll)."""
     redis.Redis.from_url(REDIS_URL).flushdb()
     make_connection(fake_provider.openai_base_url)
     key = make_key()
+    limited = make_key(max_sessions=1)
     env = {"REDIS_URL": REDIS_URL, "IDEMPOTENCY_WINDOW_MS": "10000"}
     first = GatewayProcess(extra_env=env).start()
     try:
@@ -33,7 +45,7 @@ def two_processes(fake_provider: FakeProvider) -> Iterator[tuple[GatewayProcess,
     except Exception:
         first.stop()
         raise
-    yield first, second, key
+    yield Servers(first, second, key, limited)
     first.stop()
     second.stop()
 
@@ -43,9 +55,9 @@ def _chat_calls(fake: FakeProvider) -> int:
 
 
 def test_duplicates_on_two_processes_make_one_upstream_call(
-    two_processes: tuple[GatewayProcess, GatewayProcess, str], fake_provider: FakeProvider
+    two_processes: Servers, fake_provider: FakeProvider
 ) -> None:
-    first, second, key = two_processes
+    first, second, key = two_processes.first, two_processes.second, two_processes.key
     fake_provider.reset()
     fake_provider.behave(Behaviour(delay=1.0, reply="shared once"))
     idem = f"two-{uuid.uuid4().hex}"
@@ -70,9 +82,9 @@ def test_duplicates_on_two_processes_make_one_upstream_call(
 
 
 def test_stream_duplicate_on_another_process_is_replayed_as_a_stream(
-    two_processes: tuple[GatewayProcess, GatewayProcess, str], fake_provider: FakeProvider
+    two_processes: Servers, fake_provider: FakeProvider
 ) -> None:
-    first, second, key = two_processes
+    first, second, key = two_processes.first, two_processes.second, two_processes.key
     fake_provider.reset()
     fake_provider.behave(Behaviour(delay=0.5, chunk_delay=0.05, reply="a stream shared by two processes"))
     idem = f"two-{uuid.uuid4().hex}"
@@ -96,3 +108,19 @@ def test_stream_duplicate_on_another_process_is_replayed_as_a_stream(
     assert headers_b["x-omniroute-idempotent"] == "true"
     assert headers_b["content-type"].startswith("text/event-stream")
     assert _chat_calls(fake_provider) == 1
+
+
+def test_max_sessions_holds_across_processes(two_processes: Servers, fake_provider: FakeProvider) -> None:
+    first, second, key = two_processes.first, two_processes.second, two_processes.limited
+    ask: Any = {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": f"topic {uuid.uuid4()}"}]}
+
+    def post(proc: GatewayProcess, body: Any) -> httpx.Response:
+        return httpx.post(f"{proc.base_url}/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"})
+
+    opened = post(first, ask)
+    assert opened.status_code == 200
+    session = opened.headers["x-omniroute-session-id"]
+    other = post(second, {**ask, "messages": [{"role": "user", "content": "another conversation"}]})
+    assert other.status_code == 429 and "at most 1 active sessions" in other.json()["error"]["message"]
+    same = post(second, ask)  # the open session, continued on the other process
+    assert same.status_code == 200 and same.headers["x-omniroute-session-id"] == session
