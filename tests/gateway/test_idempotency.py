@@ -13,9 +13,10 @@ import anthropic
 import httpx
 import openai
 import pytest
+from django.conf import settings as django_settings
 
 from gateway import idempotency
-from gateway.cache_stats import idempotency_stats
+from gateway.cache_stats import idempotency_clear, idempotency_stats
 from tests.e2e.test_openai_chat import make_connection, make_key
 from tests.fakes.provider import Behaviour, FakeProvider
 from tests.live_server import LiveGateway
@@ -26,7 +27,15 @@ MESSAGES: Any = [{"role": "user", "content": "hi"}]
 
 @pytest.fixture(autouse=True)
 def _fresh_stores() -> Iterator[None]:
+    """No answer of an earlier test (in this process or in Redis) counts here."""
     idempotency._slots.clear()
+    if django_settings.REDIS_URL:
+        from gateway.redis_client import get_sync_redis
+
+        redis = get_sync_redis()
+        keys = list(redis.scan_iter(match="omniroute:idem:*", count=500))
+        if keys:
+            redis.delete(*keys)
     yield
     idempotency._slots.clear()
 
@@ -279,4 +288,18 @@ def test_duplicate_of_a_request_whose_client_left_runs_itself(
     headers, body = asyncio.run(main())
     assert b"second try" in body and "x-omniroute-idempotent" not in headers
     fake_provider.wait_for_cancelled(1)
+    assert chat_requests(fake_provider) == 2
+
+
+def test_stats_and_clear(gateway: LiveGateway, fake_provider: FakeProvider) -> None:
+    make_connection(fake_provider.openai_base_url)
+    key = make_key()
+    assert idempotency_stats() == {"activeKeys": 0, "windowMs": 5000}
+    idem = new_key()
+    asyncio.run(_one(gateway, key, idem))
+    assert idempotency_stats() == {"activeKeys": 1, "windowMs": 5000}
+    idempotency_clear()
+    assert idempotency_stats()["activeKeys"] == 0
+    headers, _ = asyncio.run(_one(gateway, key, idem))
+    assert "x-omniroute-idempotent" not in headers  # forgotten: it ran again
     assert chat_requests(fake_provider) == 2
