@@ -13,6 +13,8 @@ Within a process the waiting is an asyncio future. With Redis, processes share t
 the first request holds a lock key (SET NX PX) while it runs and stores its answer under a
 result key that expires with the window; a duplicate in another process polls for the
 result until the lock goes away (then it runs itself) or IDEMPOTENCY_WAIT_MS passes (409).
+The lock expires after LOCK_TTL_MS unless the first request's process renews it, so a
+process that dies mid-request holds its keys for seconds, not for the whole wait.
 Requests without either header never reach this module's stores: no cost on the hot path.
 """
 
@@ -132,10 +134,13 @@ async def _serve_first(request: Request, send: Any, record: Record, scope: str, 
     _purge()
     capture = Capture(send)
     captured: Captured | None = None
+    keeper = asyncio.get_running_loop().create_task(_keep_lock(scope)) if redis_configured() else None
     try:
         await serve(capture)
         captured = capture.result(digest) if record.status_code < 300 else None
     finally:
+        if keeper is not None:
+            keeper.cancel()
         if captured is None:
             _slots.pop(scope, None)
         else:
@@ -180,8 +185,19 @@ def _redis_key(scope: str) -> str:
 _prefix: str | None = None
 
 
-def _lock_ms() -> int:
-    return int(settings.IDEMPOTENCY_WAIT_MS)
+# The lock lives this long unless renewed: a process that dies frees its keys within it.
+LOCK_TTL_MS = 10_000
+
+
+async def _keep_lock(scope: str) -> None:
+    """Renew the lock while the first request runs (streams may last minutes)."""
+    key = _redis_key(scope) + ":lock"
+    while True:
+        await asyncio.sleep(LOCK_TTL_MS / 3000)
+        try:
+            await get_async_redis().pexpire(key, LOCK_TTL_MS)
+        except Exception as exc:
+            log.debug("Could not renew an idempotency lock: %s", exc)
 
 
 async def _shared_lock(scope: str, digest: str) -> bool:
@@ -189,7 +205,7 @@ async def _shared_lock(scope: str, digest: str) -> bool:
     if not redis_configured():
         return True
     try:
-        return bool(await get_async_redis().set(_redis_key(scope) + ":lock", digest, nx=True, px=_lock_ms()))
+        return bool(await get_async_redis().set(_redis_key(scope) + ":lock", digest, nx=True, px=LOCK_TTL_MS))
     except Exception as exc:
         log.warning("Idempotency across processes unavailable (Redis: %s); this process only", exc)
         return True
@@ -214,7 +230,7 @@ async def _wait_shared(scope: str, digest: str) -> Captured | None:
     if not redis_configured():
         return None
     key = _redis_key(scope)
-    deadline = time.monotonic() + _lock_ms() / 1000
+    deadline = time.monotonic() + float(settings.IDEMPOTENCY_WAIT_MS) / 1000
     redis = get_async_redis()
     while time.monotonic() < deadline:
         try:

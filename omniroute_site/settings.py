@@ -157,7 +157,7 @@ STATE_NAMESPACE = env_str("STATE_NAMESPACE")
 
 # Idempotency (docs/API.md §12): how long a completed answer is replayed for a repeated
 # Idempotency-Key / X-Request-Id (0 = off), and how long a duplicate waits for a first request
-# still running in another process.
+# still running in another process (then 409).
 IDEMPOTENCY_WINDOW_MS = env_int("IDEMPOTENCY_WINDOW_MS", 5000, minimum=0)
 IDEMPOTENCY_WAIT_MS = env_int("IDEMPOTENCY_WAIT_MS", 300_000, minimum=1000)
 # Progress events in streams (X-OmniRoute-Progress: true): one frame per interval.

@@ -124,3 +124,29 @@ def test_max_sessions_holds_across_processes(two_processes: Servers, fake_provid
     assert other.status_code == 429 and "at most 1 active sessions" in other.json()["error"]["message"]
     same = post(second, ask)  # the open session, continued on the other process
     assert same.status_code == 200 and same.headers["x-omniroute-session-id"] == session
+
+
+def test_a_process_that_dies_mid_request_frees_its_key(two_processes: Servers, fake_provider: FakeProvider) -> None:
+    first, second, key = two_processes.first, two_processes.second, two_processes.key
+    fake_provider.reset()
+    fake_provider.behave(Behaviour(stall=True), times=1)
+    idem = f"two-{uuid.uuid4().hex}"
+    body = {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": idem}
+
+    def doomed() -> None:
+        with pytest.raises(httpx.HTTPError):
+            httpx.post(f"{first.base_url}/chat/completions", json=body, headers=headers, timeout=30)
+
+    async def main() -> httpx.Response:
+        lost = asyncio.create_task(asyncio.to_thread(doomed))
+        while not fake_provider.requests:  # the first request is upstream, holding the key
+            await asyncio.sleep(0.02)
+        first.stop()  # SIGKILL: no chance to release the lock
+        await lost
+        async with httpx.AsyncClient(timeout=30) as client:
+            return await client.post(f"{second.base_url}/chat/completions", json=body, headers=headers)
+
+    answer = asyncio.run(main())
+    assert answer.status_code == 200 and "x-omniroute-idempotent" not in answer.headers
+    assert _chat_calls(fake_provider) == 2
