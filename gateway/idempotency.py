@@ -87,9 +87,10 @@ async def run(
         captured = await _settled(scope, digest)
         if captured is not None:
             return await _replay(request, send, record, captured, client)
-        if await _shared_lock(scope, digest):
+        claim = await _shared_claim(scope, digest)
+        if claim is True:
             return await _serve_first(request, send, record, scope, digest, serve)
-        captured = await _wait_shared(scope, digest)
+        captured = claim or await _wait_shared(scope, digest)
         if captured is not None:
             return await _replay(request, send, record, captured, client)
 
@@ -200,15 +201,28 @@ async def _keep_lock(scope: str) -> None:
             log.debug("Could not renew an idempotency lock: %s", exc)
 
 
-async def _shared_lock(scope: str, digest: str) -> bool:
-    """Take the cross-process lock (True), or find another process holding it (False)."""
+async def _shared_claim(scope: str, digest: str) -> Captured | bool:
+    """Another process's stored answer; else True when this request took the cross-process
+    lock (it runs), False when another process holds it (wait). One transaction, so an
+    answer stored just now is seen rather than run again."""
     if not redis_configured():
         return True
+    key = _redis_key(scope)
     try:
-        return bool(await get_async_redis().set(_redis_key(scope) + ":lock", digest, nx=True, px=LOCK_TTL_MS))
+        async with get_async_redis().pipeline(transaction=True) as pipe:
+            pipe.get(key + ":res")
+            pipe.set(key + ":lock", digest, nx=True, px=LOCK_TTL_MS)
+            raw, locked = await pipe.execute()
+        if raw is None:
+            return bool(locked)
+        if locked:
+            await get_async_redis().delete(key + ":lock")
     except Exception as exc:
         log.warning("Idempotency across processes unavailable (Redis: %s); this process only", exc)
         return True
+    captured = Captured.loads(raw)
+    _check_digest(captured.digest, digest)
+    return captured
 
 
 async def _shared_release(scope: str, captured: Captured | None) -> None:

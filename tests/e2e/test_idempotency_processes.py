@@ -78,6 +78,10 @@ def test_duplicates_on_two_processes_make_one_upstream_call(
     (headers_a, body_a), (headers_b, body_b) = asyncio.run(main())
     assert body_a == body_b and b"shared once" in body_a
     assert "x-omniroute-idempotent" not in headers_a and headers_b["x-omniroute-idempotent"] == "true"
+    # After completion, a duplicate on the process that did not serve it (it keeps no copy of
+    # an answer it replayed) gets it from Redis.
+    headers_c, body_c = asyncio.run(ask(second, 0))
+    assert body_c == body_a and headers_c["x-omniroute-idempotent"] == "true"
     assert _chat_calls(fake_provider) == 1
 
 
