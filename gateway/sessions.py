@@ -101,33 +101,34 @@ class _SessionSend:
 
 
 class SessionTracker:
-    """This process's sessions (the embedded mode's whole truth)."""
+    """This process's sessions (the embedded mode's whole truth).
+
+    `sessions` is kept in last-seen order (a touched session moves to the end), so expired
+    sessions are at the front and a sweep stops at the first active one. At most
+    SESSION_MAX_TRACKED are kept: one-shot traffic makes a session per request, and the
+    least recently seen go first. Only the event loop's thread changes the dicts; the
+    management API only copies them."""
 
     def __init__(self) -> None:
         self.sessions: dict[tuple[int | None, str], Session] = {}
         self.by_key: dict[int, set[str]] = {}
-        self._added = 0
 
     async def touch(self, sid: str, entry: KeyEntry | None, model: str) -> None:
         now = time.time()
         key_id = entry.id if entry else None
-        session = self.sessions.get((key_id, sid))
+        session = self.sessions.pop((key_id, sid), None)
         if session is None or now - session.last_seen >= window_seconds():
             if entry is not None and entry.max_sessions:
                 await self.admit(sid, entry, now)
             session = Session(sid, key_id, entry.name if entry else "", now, now, 0, model)
-            self._add(session)
+            if key_id is not None:
+                self.by_key.setdefault(key_id, set()).add(sid)
+        self.sessions[(key_id, sid)] = session
         session.last_seen, session.model = now, model
         session.requests += 1
         self.note(session)
-
-    def _add(self, session: Session) -> None:
-        self.sessions[(session.key_id, session.id)] = session
-        if session.key_id is not None:
-            self.by_key.setdefault(session.key_id, set()).add(session.id)
-        self._added += 1
-        if self._added % 1024 == 0:
-            self.sweep()
+        if len(self.sessions) > settings.SESSION_MAX_TRACKED or len(self.sessions) % 256 == 0:
+            self.sweep(now)
 
     def active_count(self, key_id: int, now: float) -> int:
         cutoff = now - window_seconds()
@@ -142,16 +143,19 @@ class SessionTracker:
     def note(self, session: Session) -> None:
         """Hook for the shared tracker (batching)."""
 
-    def sweep(self) -> None:
-        cutoff = time.time() - window_seconds()
-        for (key_id, sid), session in list(self.sessions.items()):
-            if session.last_seen <= cutoff:
-                del self.sessions[(key_id, sid)]
-                if key_id is not None:
-                    self.by_key.get(key_id, set()).discard(sid)
+    def sweep(self, now: float) -> None:
+        """Forget expired sessions, and the least recently seen beyond SESSION_MAX_TRACKED."""
+        cutoff = now - window_seconds()
+        limit = settings.SESSION_MAX_TRACKED
+        while self.sessions:
+            key = next(iter(self.sessions))
+            if self.sessions[key].last_seen > cutoff and len(self.sessions) <= limit:
+                return
+            del self.sessions[key]
+            if key[0] is not None:
+                self.by_key.get(key[0], set()).discard(key[1])
 
     def listing(self) -> list[Session]:
-        self.sweep()
         return list(self.sessions.values())
 
 

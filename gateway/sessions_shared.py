@@ -13,6 +13,8 @@ import asyncio
 import logging
 from typing import Any
 
+from django.conf import settings
+
 from .sessions import FLUSH_SECONDS, Session, SessionTracker, too_many, window_seconds
 from .snapshot import KeyEntry
 
@@ -92,6 +94,7 @@ class SharedSessionTracker(SessionTracker):
                 if key_id is not None:
                     pipe.zadd(f"{self.prefix}k:{key_id}", {sid: last_ms}, gt=True)
                     pipe.pexpire(f"{self.prefix}k:{key_id}", ttl)
+            pipe.zremrangebyrank(self.prefix + "all", 0, -settings.SESSION_MAX_TRACKED - 1)
             pipe.pexpire(self.prefix + "all", ttl)
             await pipe.execute()
 

@@ -164,6 +164,8 @@ IDEMPOTENCY_WAIT_MS = env_int("IDEMPOTENCY_WAIT_MS", 300_000, minimum=1000)
 PROGRESS_INTERVAL_MS = env_int("PROGRESS_INTERVAL_MS", 2000, minimum=50)
 # A client session is active while it was seen within this many seconds (/api/sessions, maxSessions).
 SESSION_WINDOW_SECONDS = env_int("SESSION_WINDOW_SECONDS", 1800, minimum=1)
+# Sessions one process keeps in memory at most (the least recently seen are forgotten first).
+SESSION_MAX_TRACKED = env_int("SESSION_MAX_TRACKED", 100_000, minimum=100)
 
 # How often a process checks whether another process changed the configuration (seconds).
 CONFIG_POLL_INTERVAL = env_int("CONFIG_POLL_INTERVAL_MS", 500, minimum=50) / 1000
