@@ -10,20 +10,11 @@ import pytest
 from gateway.errors import GatewayError
 from gateway.sessions import SessionTracker
 from gateway.snapshot import KeyEntry
+from tests.gateway.test_pipeline import key_entry
 
 
 def key(max_sessions: int | None = None) -> KeyEntry:
-    return KeyEntry(
-        id=7,
-        name="k",
-        scope="inference",
-        is_active=True,
-        allowed_models=(),
-        no_log=False,
-        max_requests_per_minute=None,
-        max_requests_per_day=None,
-        max_sessions=max_sessions,
-    )
+    return key_entry(id=7, max_sessions=max_sessions)
 
 
 def test_least_recently_seen_sessions_go_first(settings: Any) -> None:
