@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -143,7 +144,8 @@ async def _serve_first(request: Request, send: Any, record: Record, scope: str, 
         if keeper is not None:
             keeper.cancel()
         if captured is None:
-            _slots.pop(scope, None)
+            if _slots.get(scope) is slot:
+                del _slots[scope]
         else:
             slot.result, slot.expires = captured, time.monotonic() + window_seconds()
         assert slot.future is not None
@@ -162,7 +164,7 @@ async def _replay(request: Request, send: Any, record: Record, captured: Capture
 def _purge() -> None:
     """Drop expired answers from the front (the oldest) of the store."""
     now = time.monotonic()
-    for scope in list(_slots)[:64]:
+    for scope in list(itertools.islice(_slots, 64)):
         slot = _slots[scope]
         if slot.expires > now:
             if slot.future is None:
