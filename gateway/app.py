@@ -12,13 +12,14 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from django.conf import settings
 
 from . import cache as response_cache
-from . import limits, modalities, pipeline
+from . import idempotency, limits, modalities, pipeline, sessions
 from .errors import GatewayError, bad_request
 from .formats import get_client_format
 from .http import INTERNAL_CALL, JSON_HEADERS, Request, read_body, send_response, watch_disconnect
@@ -60,6 +61,7 @@ async def serve_chat(
     entry = None if internal else pipeline.authenticate(request, snap, key)
     record.api_key_id = entry.id if entry else None
     await limits.admit(entry, snap, record)
+    send = send if internal else await sessions.track(request, send, entry, payload, model)
     state = get_state()
     if not state.ready and not internal:  # shared state: load it before the first request routes on it
         await state.start()
@@ -75,7 +77,10 @@ async def serve_chat(
     assert task is not None
     watcher = asyncio.get_running_loop().create_task(watch_disconnect(request, task))
     try:
-        await response_cache.serve(request, send, call, plan, snap, record)  # relay_chat, or a cached answer
+        # Idempotency first (a duplicate waits, then replays), then the response cache (a hit,
+        # or relay_chat with the answer kept).
+        serve = partial(response_cache.serve, request, call=call, plan=plan, snap=snap, record=record)
+        await idempotency.run(request, send, record, key_id=record.api_key_id, client=fmt, payload=payload, serve=serve)
     finally:
         watcher.cancel()
 

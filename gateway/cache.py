@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from . import inprocess
+from . import inprocess, progress
 from .cache_codec import read_answer, render_stream
 from .cache_config import CacheConfig, cache_config, cache_enabled
 from .cache_key import Lookup, describe
@@ -98,6 +98,7 @@ async def _serve_hit(request: Request, send: Any, call: ChatCall, blob: bytes, r
         stored = orjson.loads(blob)
         response = stored["response"]
         if call.stream:
+            send = progress.wrap(request, send, call.client)
             body = render_stream(call.client, response, payload=call.payload, request_id=request.request_id.decode())
             headers = [(b"content-type", call.client.stream_content_type), *_STREAM_HEADERS]
         else:

@@ -23,6 +23,9 @@ class ApiKey(models.Model):
     max_tokens_per_minute = models.PositiveIntegerField(
         null=True, blank=True, help_text="Prompt + completion tokens of the requests finished in the current minute"
     )
+    max_sessions = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Active client sessions this key may have at once; empty = no limit"
+    )
     no_log = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -27,6 +27,7 @@ from providers.adapters.base import ChatAdapter, Credential, ProviderError, Stre
 from providers.adapters.openai import usage_from_openai
 from providers.outbound import get_session
 
+from . import progress
 from .errors import GatewayError
 from .formats.base import ClientFormat, StreamEncoder
 from .http import JSON_HEADERS, Headers, Request
@@ -495,6 +496,7 @@ async def _relay_stream(
     record: Record,
 ) -> None:
     relay = _stream_relay(call, adapter, passthrough, request)
+    send = progress.wrap(request, send, call.client)
     # Read the first chunk before committing: a provider error event there still falls back.
     try:
         if passthrough and b"error" in first:

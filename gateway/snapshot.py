@@ -61,6 +61,7 @@ class KeyEntry:
     budget: BudgetEntry | None = None
     # Any limit or budget: only such keys cost the limiter any work (gateway.limits).
     limited: bool = False
+    max_sessions: int | None = None
 
     def allows_model(self, model: str) -> bool:
         """Empty list = all models. Entries are exact ids, `provider/*` or glob patterns."""
@@ -276,6 +277,7 @@ def build_snapshot() -> Snapshot:
             budget=budgets.get(k.pk),
             limited=k.pk in budgets
             or any(n is not None for n in (k.max_requests_per_minute, k.max_requests_per_day, k.max_tokens_per_minute)),
+            max_sessions=k.max_sessions,
         )
         for k in ApiKey.objects.all()
     }

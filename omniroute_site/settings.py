@@ -163,6 +163,18 @@ CONNECTION_SELECTION = env_str("CONNECTION_SELECTION", "priority")
 # Shared-state key namespace in Redis; empty = derived from the database name (docs/API.md §3).
 STATE_NAMESPACE = env_str("STATE_NAMESPACE")
 
+# Idempotency (docs/API.md §12): how long a completed answer is replayed for a repeated
+# Idempotency-Key / X-Request-Id (0 = off), and how long a duplicate waits for a first request
+# still running in another process (then 409).
+IDEMPOTENCY_WINDOW_MS = env_int("IDEMPOTENCY_WINDOW_MS", 5000, minimum=0)
+IDEMPOTENCY_WAIT_MS = env_int("IDEMPOTENCY_WAIT_MS", 300_000, minimum=1000)
+# Progress events in streams (X-OmniRoute-Progress: true): one frame per interval.
+PROGRESS_INTERVAL_MS = env_int("PROGRESS_INTERVAL_MS", 2000, minimum=50)
+# A client session is active while it was seen within this many seconds (/api/sessions, maxSessions).
+SESSION_WINDOW_SECONDS = env_int("SESSION_WINDOW_SECONDS", 1800, minimum=1)
+# Sessions one process keeps in memory at most (the least recently seen are forgotten first).
+SESSION_MAX_TRACKED = env_int("SESSION_MAX_TRACKED", 100_000, minimum=100)
+
 # How often a process checks whether another process changed the configuration (seconds).
 CONFIG_POLL_INTERVAL = env_int("CONFIG_POLL_INTERVAL_MS", 500, minimum=50) / 1000
 

@@ -24,6 +24,7 @@ class ApiKeyOutput(serializers.Serializer):
     maxRequestsPerMinute = serializers.IntegerField(source="max_requests_per_minute", allow_null=True)
     maxRequestsPerDay = serializers.IntegerField(source="max_requests_per_day", allow_null=True)
     maxTokensPerMinute = serializers.IntegerField(source="max_tokens_per_minute", allow_null=True)
+    maxSessions = serializers.IntegerField(source="max_sessions", allow_null=True)
     noLog = serializers.BooleanField(source="no_log")
     createdAt = serializers.DateTimeField(source="created_at")
 
@@ -50,6 +51,9 @@ class ApiKeyInput(StrictSerializer):
     )
     maxTokensPerMinute = StrictIntegerField(
         source="max_tokens_per_minute", min_value=1, max_value=2**31 - 1, allow_null=True, required=False
+    )
+    maxSessions = StrictIntegerField(
+        source="max_sessions", min_value=1, max_value=2**31 - 1, allow_null=True, required=False
     )
     noLog = StrictBooleanField(source="no_log", required=False)
 

@@ -1,6 +1,6 @@
 """Routes of the gateway app's management API (the `<id:...>` converter is registered by the site urls)."""
 
-from . import cache_views, runtime_views, settings_views, views
+from . import cache_views, runtime_views, session_views, settings_views, views
 from .base import route
 
 urlpatterns = [
@@ -24,4 +24,5 @@ urlpatterns = [
     *route("settings/thinking-budget", settings_views.ThinkingBudgetApi.as_view(), "api-settings-thinking-budget"),
     *route("settings/ip-filter", settings_views.IpFilterApi.as_view(), "api-settings-ip-filter"),
     *route("settings/ip-filter/bans", settings_views.IpBanApi.as_view(), "api-settings-ip-bans"),
+    *route("sessions", session_views.SessionListApi.as_view(), "api-sessions"),
 ]

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("gateway", "0004_apikey_tokens_per_minute"),
+        ("gateway", "0005_apikey_max_sessions"),
     ]
 
     operations = [

@@ -13,7 +13,7 @@ from django.conf import settings
 from providers.adapters.base import Credential
 from providers.adapters.media import Embeddings, MediaAdapter, call_json
 
-from .. import pipeline
+from .. import idempotency, pipeline
 from ..errors import bad_request
 from ..http import Request, read_body
 from ..pipeline import Target
@@ -103,10 +103,13 @@ async def create(request: Request, send: Any, record: Record, *, pinned: str | N
         obj = await call_json(adapter, adapter.embeddings_request(cred, target.model_id, body))
         return adapter.embeddings_result(obj, count=count)
 
-    target, result = await until_disconnect(request, run_plan(request, plan, record, attempt))
-    tokens = result.prompt_tokens or estimate_tokens(value)
-    record.prompt_tokens = tokens
-    await send_body(request, send, record, target, render(result, model=target.model_id, b64=b64, tokens=tokens))
+    async def serve(send: Any) -> None:
+        target, result = await until_disconnect(request, run_plan(request, plan, record, attempt))
+        tokens = result.prompt_tokens or estimate_tokens(value)
+        record.prompt_tokens = tokens
+        await send_body(request, send, record, target, render(result, model=target.model_id, b64=b64, tokens=tokens))
+
+    await idempotency.run(request, send, record, key_id=record.api_key_id, client=None, payload=payload, serve=serve)
 
 
 async def models(request: Request, send: Any, record: Record) -> None:

@@ -29,6 +29,7 @@ API_KEY_FIELDS = (
     "max_requests_per_minute",
     "max_requests_per_day",
     "max_tokens_per_minute",
+    "max_sessions",
     "no_log",
 )
 API_KEY_EDITABLE_FIELDS = frozenset(API_KEY_FIELDS)
@@ -60,6 +61,7 @@ def api_key_create(
     max_requests_per_minute: int | None = None,
     max_requests_per_day: int | None = None,
     max_tokens_per_minute: int | None = None,
+    max_sessions: int | None = None,
     no_log: bool = False,
 ) -> tuple[ApiKey, str]:
     """A new key and its plain secret; the secret exists only in the return value."""
@@ -72,6 +74,7 @@ def api_key_create(
         max_requests_per_minute=max_requests_per_minute,
         max_requests_per_day=max_requests_per_day,
         max_tokens_per_minute=max_tokens_per_minute,
+        max_sessions=max_sessions,
         no_log=no_log,
         key_hash=hash_api_key(plain),
         prefix=visible_prefix(plain),

@@ -22,6 +22,7 @@ KEY_FIELDS = {
     "maxRequestsPerMinute",
     "maxRequestsPerDay",
     "maxTokensPerMinute",
+    "maxSessions",
     "noLog",
     "createdAt",
 }
