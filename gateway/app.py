@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, unquote
 from django.conf import settings
 
 from . import modalities, pipeline
+from .capture import usage_send
 from .errors import GatewayError, bad_request
 from .formats import get_client_format
 from .http import JSON_HEADERS, Request, read_body, send_response, watch_disconnect
@@ -230,7 +231,9 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
     request = Request(scope, receive)
     path = request.path.rstrip("/") or "/"
     client, methods, recorded = _route(path)
-    record = Record(request_id=request.request_id.decode(), endpoint=path, status_code=0)
+    record = Record(request_id=request.request_id.decode(), endpoint=path, status_code=0, client_format=client)
+    if recorded and request.method != "GET":
+        send = usage_send(request, record, send)  # request log capture; durable usage before the last byte
     try:
         handler = methods.get(request.method)
         if handler is None:
