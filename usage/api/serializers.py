@@ -201,6 +201,33 @@ class LogOutput(serializers.Serializer):
     error = serializers.CharField()
 
 
+class RequestLogOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    createdAt = serializers.DateTimeField(source="created_at")
+    requestId = serializers.CharField(source="request_id")
+    endpoint = serializers.CharField()
+    clientFormat = serializers.CharField(source="client_format")
+    keyId = serializers.IntegerField(source="api_key_id")
+    provider = serializers.CharField()
+    model = serializers.CharField()
+    connectionId = serializers.IntegerField(source="connection_id")
+    statusCode = serializers.IntegerField(source="status_code")
+    stream = serializers.BooleanField()
+    latencyMs = serializers.FloatField(source="latency_ms")
+    bodiesLogged = serializers.BooleanField(source="bodies_logged")
+    requestHeaders = serializers.JSONField(source="request_headers")
+    requestBody = serializers.SerializerMethodField()
+    responseBody = serializers.SerializerMethodField()
+    requestTruncated = serializers.BooleanField(source="request_truncated")
+    responseTruncated = serializers.BooleanField(source="response_truncated")
+
+    def get_requestBody(self, row: Any) -> str | None:
+        return row.request_body if row.bodies_logged else None
+
+    def get_responseBody(self, row: Any) -> str | None:
+        return row.response_body if row.bodies_logged else None
+
+
 class PriceValueField(StrictFloatField):
     """A price in USD (a JSON number, 0 to MAX_PRICE), or null to fall back to the catalog."""
 

@@ -22,6 +22,7 @@ from .serializers import (
     LogsQuery,
     MomentField,
     PriceInput,
+    RequestLogOutput,
     TelemetryQuery,
     cursor_encode,
     history_body,
@@ -99,6 +100,15 @@ class UsageLogsApi(ApiView):
             filters=_filters(data), limit=data["limit"], before_id=data.get("cursor")
         )
         return Response({"logs": LogOutput(rows, many=True).data, "nextCursor": cursor_encode(before)})
+
+
+class RequestLogsApi(ApiView):
+    def get(self, request: Request) -> Response:
+        data = query_input(LogsQuery, request)
+        rows, before = selectors.request_log_page(
+            filters=_filters(data), limit=data["limit"], before_id=data.get("cursor")
+        )
+        return Response({"logs": RequestLogOutput(rows, many=True).data, "nextCursor": cursor_encode(before)})
 
 
 class ConnectionUsageApi(ApiView):
