@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from django.db.models import Avg, Model, BigIntegerField, Count, DecimalField, Max, Q, QuerySet, Sum, Value
+from django.db.models import Avg, BigIntegerField, Count, DecimalField, Max, Model, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncDay, TruncHour
 
 from gateway.api.errors import NotFound
