@@ -18,7 +18,7 @@ import redis
 
 from gateway.recorder import Record, recorder
 from gateway.redis_client import get_sync_redis
-from gateway.usage_stream import GROUP, publish_durably, record_encode, stream_key
+from gateway.usage_stream import GROUP, publish_durably, records_encode, stream_key
 from tests.e2e.test_openai_chat import make_connection, make_key
 from tests.fakes.provider import Behaviour, FakeProvider
 from tests.live_server import GatewayProcess, free_port
@@ -177,8 +177,8 @@ def _add(client: redis.Redis, n: int) -> list[Record]:
         Record(request_id=f"req-{i}", endpoint="/v1/chat/completions", status_code=200, provider="openai")
         for i in range(n)
     ]
-    for record in records:
-        client.xadd(stream_key(), {"r": record_encode(record)})
+    for record in records:  # as three gateway batches
+        client.xadd(stream_key(), {"r": records_encode([record])})
     return records
 
 

@@ -24,10 +24,13 @@ _SECRET_HEADERS = frozenset(
 def _headers(headers: Any, secrets: Iterable[str]) -> dict[str, str]:
     if not isinstance(headers, dict):
         return {}
-    return {
-        str(name): REDACTED if str(name).lower() in _SECRET_HEADERS else text_redact(str(value), secrets=secrets)
-        for name, value in headers.items()
+    clean = {
+        str(name): REDACTED if str(name).lower() in _SECRET_HEADERS else str(value) for name, value in headers.items()
     }
+    joined = "\n".join(clean.values())
+    if text_redact(joined, secrets=secrets) == joined:  # the usual case: one scan for all values
+        return clean
+    return {name: text_redact(value, secrets=secrets) for name, value in clean.items()}
 
 
 def request_log_row(

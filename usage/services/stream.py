@@ -1,8 +1,9 @@
 """The consumer side of the Redis usage stream: entries -> database rows, acknowledged only
 after the commit.
 
-Consumers read through one consumer group (XREADGROUP), so several Celery workers share the
-work without writing an entry twice. An entry is acknowledged and deleted (XACK + XDEL)
+Each entry holds the records of one gateway batch (gateway.usage_stream). Consumers read
+through one consumer group (XREADGROUP), so several Celery workers share the work without
+writing an entry twice. An entry is acknowledged and deleted (XACK + XDEL)
 once its batch is committed: the stream holds only what is not yet in the database. A
 consumer that dies between reading and acknowledging leaves its entries pending; after
 USAGE_STREAM_CLAIM_IDLE_SECONDS another consumer takes them over (XAUTOCLAIM) and skips
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Entry = tuple[bytes, dict[bytes, bytes]]
+# Entries per read: each holds one gateway batch (one event-loop tick, often tens of records).
+ENTRIES_PER_READ = 20
 
 
 def consumer_name() -> str:
@@ -47,7 +50,7 @@ def _ensure_group(client: redis.Redis, key: str, group: str) -> None:
 def usage_stream_consume(
     *,
     consumer: str | None = None,
-    batch_size: int | None = None,
+    entries_per_read: int = ENTRIES_PER_READ,
     max_seconds: float = 10.0,
     claim_idle_seconds: float | None = None,
 ) -> int:
@@ -59,7 +62,7 @@ def usage_stream_consume(
 
     client, key = get_sync_redis(), stream_key()
     consumer = consumer or consumer_name()
-    count = batch_size or settings.RECORDER_BATCH_SIZE
+    count = entries_per_read
     idle = claim_idle_seconds if claim_idle_seconds is not None else settings.USAGE_STREAM_CLAIM_IDLE_SECONDS
     _ensure_group(client, key, GROUP)
     written = 0
@@ -81,14 +84,14 @@ def usage_stream_consume(
 
 
 def _write(client: redis.Redis, key: str, group: str, entries: Sequence[Entry], *, reclaimed: bool) -> int:
-    from gateway.usage_stream import record_decode
+    from gateway.usage_stream import records_decode
 
     records: list[Record] = []
     ids: list[bytes] = []
     for entry_id, fields in entries:
         ids.append(entry_id)
         try:
-            records.append(record_decode(fields[b"r"]))
+            records.extend(records_decode(fields[b"r"]))
         except Exception:  # unreadable: nothing to retry, it would block the stream
             log.exception("Dropping unreadable usage stream entry %r", entry_id)
     if reclaimed:
