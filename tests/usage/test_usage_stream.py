@@ -28,7 +28,7 @@ from usage.services import usage_record_batch, usage_stream_consume
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 REDIS_URL = "redis://127.0.0.1:6379/2"
-HI = [{"role": "user", "content": "x"}]
+HI: Any = [{"role": "user", "content": "x"}]
 
 
 @pytest.fixture
