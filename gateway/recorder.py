@@ -104,12 +104,12 @@ class Recorder:
         return marker.done.wait(timeout)
 
     def stop(self, timeout: float = 30.0) -> None:
+        self._consume_stream(timeout)  # first: what it drains may fall back to the thread
         thread = self._thread
         if thread is not None:
             self._queue.put(_STOP)
             thread.join(timeout)
             self._thread = None
-        self._consume_stream(timeout)
 
     def _consume_stream(self, timeout: float) -> bool:
         """Push what the event loops hold, then write the stream's entries (Redis mode only)."""
