@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 Entry = tuple[bytes, dict[bytes, bytes]]
 # Entries per read: each holds one gateway batch (one event-loop tick, often tens of records).
 ENTRIES_PER_READ = 20
+IDLE_CONSUMER_MS = 24 * 3600 * 1000
 
 
 def consumer_name() -> str:
@@ -73,6 +74,7 @@ def usage_stream_consume(
             written += _write(client, key, GROUP, claimed, reclaimed=True)
         if start in (b"0-0", "0-0"):
             break
+    _forget_idle_consumers(client, key, GROUP)
     deadline = time.monotonic() + max_seconds
     while time.monotonic() < deadline:
         response: Any = client.xreadgroup(GROUP, consumer, {key: ">"}, count=count)
@@ -81,6 +83,14 @@ def usage_stream_consume(
             break
         written += _write(client, key, GROUP, entries, reclaimed=False)
     return written
+
+
+def _forget_idle_consumers(client: redis.Redis, key: str, group: str) -> None:
+    """Consumers (worker processes) long gone with nothing pending: their names would pile
+    up in the group with every worker restart."""
+    for info in client.xinfo_consumers(key, group):
+        if info["pending"] == 0 and info["idle"] > IDLE_CONSUMER_MS:
+            client.xgroup_delconsumer(key, group, info["name"])
 
 
 def _write(client: redis.Redis, key: str, group: str, entries: Sequence[Entry], *, reclaimed: bool) -> int:
