@@ -225,3 +225,22 @@ def test_redis_down_records_go_to_the_database(settings: Any) -> None:
     finally:
         get_sync_redis.cache_clear()
     assert sorted(UsageRecord.objects.values_list("request_id", flat=True)) == ["down-0", "down-1", "down-2"]
+
+
+def test_the_celery_task_and_the_command_consume_the_stream(usage_stream: redis.Redis) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from omniroute_site.celery import app as celery_app
+    from usage.tasks import consume_usage_stream
+
+    schedule = {entry["task"]: entry for entry in celery_app.conf.beat_schedule.values()}
+    assert schedule["usage.tasks.consume_usage_stream"]["schedule"] == 1.0
+    _add(usage_stream, 2)
+    assert consume_usage_stream() == 2
+    usage_stream.xadd(stream_key(), {"r": records_encode([Record(request_id="cmd", endpoint="e", status_code=200)])})
+    out = StringIO()
+    call_command("consume_usage", "--once", stdout=out)
+    assert out.getvalue().strip() == "1 usage records written"
+    assert UsageRecord.objects.count() == 3 and usage_stream.xlen(stream_key()) == 0
