@@ -8,7 +8,8 @@ usage stream); otherwise it returns `send` itself and costs nothing.
   exact bytes the client gets: JSON, or the stream text in the client's format), each up to
   REQUEST_LOG_MAX_BODY_BYTES with a `truncated` flag. Credentials headers are dropped here;
   secrets inside the bodies are scrubbed by the writer (usage.services.request_logs), off
-  the event loop.
+  the event loop. Bodies of noLog keys are dropped before a record leaves the process (the
+  usage stream's publisher, or the writer).
 - Durability: with the Redis usage stream, the record is in Redis before the final body
   message goes out, so a killed process has recorded every request it answered completely.
 """
@@ -21,7 +22,6 @@ from django.conf import settings
 
 from .http import Request
 from .recorder import Record
-from .snapshot import Snapshot, get_snapshot
 from .usage_stream import publish_durably, usage_stream_enabled
 
 # Never stored, whatever their value (client and provider credentials, sessions).
@@ -128,8 +128,6 @@ def usage_send(request: Request, record: Record, send: Any) -> Any:
                 # Handlers set the status after sending; the record travels now.
                 record.status_code = record.status_code or status
                 record.latency_ms = request.elapsed_ms()
-                if capture is not None and record.api_key_id in no_log_key_ids(await get_snapshot()):
-                    capture.suppressed = True
                 if durable:
                     await publish_durably(record)
         await send(message)
@@ -142,14 +140,3 @@ def _header(headers: Any, name: bytes) -> bytes | None:
         if key.lower() == name:
             return bytes(value)
     return None
-
-
-_no_log: tuple[Snapshot | None, frozenset[int]] = (None, frozenset())
-
-
-def no_log_key_ids(snap: Snapshot) -> frozenset[int]:
-    """Ids of the keys whose bodies are never logged, derived once per snapshot."""
-    global _no_log
-    if _no_log[0] is not snap:
-        _no_log = (snap, frozenset(e.id for e in snap.keys_by_hash.values() if e.no_log))
-    return _no_log[1]

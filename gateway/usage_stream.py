@@ -28,6 +28,7 @@ from django.conf import settings
 
 from .recorder import Record, recorder
 from .redis_client import get_async_redis
+from .snapshot import Snapshot, get_snapshot
 from .state import state_namespace
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,10 @@ class StreamPublisher:
 
     async def _write(self, batch: list[Record], waiter: asyncio.Future[None]) -> None:
         try:
+            no_log = no_log_key_ids(await get_snapshot())
+            for record in batch:  # bodies of noLog keys never leave the process
+                if record.body_log is not None and record.api_key_id in no_log:
+                    record.body_log.suppressed = True
             await get_async_redis().xadd(stream_key(), {"r": records_encode(batch)})
             if self.down_until:
                 log.warning("Redis is back: usage records go through the stream again")
@@ -167,3 +172,14 @@ def publishers_drain(timeout: float) -> None:
             asyncio.run_coroutine_threadsafe(publisher.drain(), loop).result(timeout)
         except Exception:
             log.exception("Could not drain the usage stream publisher of a loop")
+
+
+_no_log: tuple[Snapshot | None, frozenset[int]] = (None, frozenset())
+
+
+def no_log_key_ids(snap: Snapshot) -> frozenset[int]:
+    """Ids of the keys whose bodies are never logged, derived once per snapshot."""
+    global _no_log
+    if _no_log[0] is not snap:
+        _no_log = (snap, frozenset(e.id for e in snap.keys_by_hash.values() if e.no_log))
+    return _no_log[1]

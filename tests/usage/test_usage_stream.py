@@ -244,3 +244,30 @@ def test_the_celery_task_and_the_command_consume_the_stream(usage_stream: redis.
     call_command("consume_usage", "--once", stdout=out)
     assert out.getvalue().strip() == "1 usage records written"
     assert UsageRecord.objects.count() == 3 and usage_stream.xlen(stream_key()) == 0
+
+
+def test_bodies_of_no_log_keys_never_reach_redis(usage_stream: redis.Redis) -> None:
+    from gateway.capture import Capture
+    from gateway.http import Request
+    from gateway.models import ApiKey
+    from gateway.snapshot import snapshot_mark_dirty
+
+    make_key(no_log=True)
+    make_key()
+    private, normal = ApiKey.objects.order_by("id").values_list("id", flat=True)
+    snapshot_mark_dirty()
+    scope = {"method": "POST", "path": "/v1/chat/completions", "headers": [(b"content-type", b"application/json")]}
+
+    def record(key_id: int, text: bytes) -> Record:
+        capture = Capture(Request(scope, None), 1024)
+        capture.request.add(text)
+        return Record(request_id=text.decode(), endpoint="e", status_code=200, api_key_id=key_id, body_log=capture)
+
+    async def answer() -> None:
+        await publish_durably(record(private, b"private-question"))
+        await publish_durably(record(normal, b"public-question"))
+
+    asyncio.run(answer())
+    entries = b"".join(fields[b"r"] for _, fields in usage_stream.xrange(stream_key()))
+    assert entries.count(b"private-question") == 1  # the request id only, not the body
+    assert entries.count(b"public-question") == 2  # request id and body
