@@ -29,6 +29,7 @@ from .router import ChatCall
 from .routing import authorize_plan, pinned_plan, resolve_plan
 from .snapshot import get_snapshot
 from .state import get_state
+from .usage_capture import usage_send
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Request, Any, Record], Awaitable[None]]
@@ -240,7 +241,9 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
     request = Request(scope, receive)
     path = request.path.rstrip("/") or "/"
     client, methods, recorded = _route(path)
-    record = Record(request_id=request.request_id.decode(), endpoint=path, status_code=0)
+    record = Record(request_id=request.request_id.decode(), endpoint=path, status_code=0, client_format=client)
+    if recorded and request.method != "GET":
+        send = usage_send(request, record, send)  # request log capture; durable usage before the last byte
     try:
         handler = methods.get(request.method)
         if handler is None:

@@ -4,6 +4,11 @@ The event loop only appends to a thread-safe queue; a writer thread drains it, w
 batches with bulk_create and logs one line per request. `flush()` waits until everything
 queued so far is in the database; `stop()` flushes and ends the thread (called on
 graceful shutdown and at interpreter exit).
+
+With the Redis usage stream (gateway.usage_stream) records go to Redis instead, and the
+queue only takes what falls back while Redis is unavailable. `flush()` and `stop()` then
+also push what is pending and run the stream's consumer once, so that the database holds
+every record when they return, as without Redis.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -46,6 +52,11 @@ class Record:
     ttfb_ms: float | None = None
     error: str = ""
     created_at: float = field(default_factory=time.time)
+    # The request log's bodies and headers (gateway.usage_capture.Capture, or its dict once it went
+    # through the usage stream); None when bodies are not logged.
+    body_log: Any = None
+    # Already handed to the usage stream (before the response's last bytes): not again.
+    published: bool = False
 
 
 class _Marker:
@@ -67,11 +78,27 @@ class Recorder:
         self.failed = 0
 
     def record(self, record: Record) -> None:
+        """Called on the event loop when a request ends (a no-op if already published)."""
+        if record.published:
+            return
+        from .usage_stream import current_publisher, usage_stream_enabled
+
+        if usage_stream_enabled() and (publisher := current_publisher()) is not None:
+            publisher.add(record)
+            return
+        self.record_locally(record)
+
+    def record_locally(self, record: Record) -> None:
+        """Through the writer thread, whatever the configuration."""
         if self._thread is None:
             self._start()
         self._queue.put(record)
 
     def flush(self, timeout: float = 30.0) -> bool:
+        done = self._flush_local(timeout)
+        return self._consume_stream(timeout) and done
+
+    def _flush_local(self, timeout: float) -> bool:
         if self._thread is None:
             return True
         marker = _Marker()
@@ -79,12 +106,30 @@ class Recorder:
         return marker.done.wait(timeout)
 
     def stop(self, timeout: float = 30.0) -> None:
+        self._consume_stream(timeout)  # first: what it drains may fall back to the thread
         thread = self._thread
-        if thread is None:
-            return
-        self._queue.put(_STOP)
-        thread.join(timeout)
-        self._thread = None
+        if thread is not None:
+            self._queue.put(_STOP)
+            thread.join(timeout)
+            self._thread = None
+
+    def _consume_stream(self, timeout: float) -> bool:
+        """Push what the event loops hold, then write the stream's entries (Redis mode only)."""
+        from .usage_stream import publishers_drain, usage_stream_enabled
+
+        if not usage_stream_enabled():
+            return True
+        publishers_drain(timeout)
+        # Records that fell back to the writer thread while draining.
+        self._flush_local(timeout)
+        from usage.services import usage_stream_consume
+
+        try:
+            usage_stream_consume(max_seconds=timeout)
+        except Exception:
+            log.exception("Consuming the usage stream failed; its entries stay for the next consumer")
+            return False
+        return True
 
     def _start(self) -> None:
         with self._start_lock:

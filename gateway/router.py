@@ -111,6 +111,7 @@ def _apply_usage(record: Record, usage: Usage) -> None:
     record.completion_tokens = usage.completion_tokens
     record.cached_tokens = usage.cached_tokens
     record.reasoning_tokens = usage.reasoning_tokens
+    record.cache_creation_tokens = usage.cache_creation_tokens
 
 
 def _as_gateway_error(err: ProviderError, target: Target) -> GatewayError:

@@ -9,8 +9,15 @@ app = Celery("omniroute")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# Every periodic task, in one place (run by `celery -A omniroute_site beat`).
+# Every periodic task, in one place (run by `celery -A omniroute_site beat`, or a worker
+# started with -B). The usage stream's consumer runs every second; a run that finds no
+# worker within 5 s expires instead of queueing up behind an outage.
 app.conf.beat_schedule = {
     "usage-purge-old": {"task": "usage.tasks.usage_purge_old", "schedule": crontab(hour=3, minute=17)},
     "cache-purge-expired": {"task": "gateway.tasks.cache_purge_expired", "schedule": crontab(minute="*/10")},
+    "usage-consume-stream": {
+        "task": "usage.tasks.consume_usage_stream",
+        "schedule": 1.0,
+        "options": {"expires": 5},
+    },
 }

@@ -181,8 +181,17 @@ CONFIG_POLL_INTERVAL = env_int("CONFIG_POLL_INTERVAL_MS", 500, minimum=50) / 100
 RECORDER_BATCH_SIZE = env_int("RECORDER_BATCH_SIZE", 500, minimum=1)
 RECORDER_FLUSH_INTERVAL = env_int("RECORDER_FLUSH_INTERVAL_MS", 250, minimum=10) / 1000
 
-# Usage records older than this many days are deleted by a daily task (usage.tasks).
+# Usage records and request logs older than this many days are deleted by a daily task (usage.tasks).
 USAGE_RETENTION_DAYS = env_int("USAGE_RETENTION_DAYS", 90, minimum=1)
+# With REDIS_URL: usage records go through a Redis stream consumed by Celery (docs/API.md §9).
+USAGE_STREAM = env_bool("USAGE_STREAM", True)
+# After a Redis failure, records go directly to the database for this many seconds.
+USAGE_STREAM_RETRY_SECONDS = env_int("USAGE_STREAM_RETRY_SECONDS", 5, minimum=1)
+# Stream entries a consumer read but did not acknowledge for this long are taken over by another.
+USAGE_STREAM_CLAIM_IDLE_SECONDS = env_int("USAGE_STREAM_CLAIM_IDLE_SECONDS", 60, minimum=1)
+# Request logs (/api/usage/request-logs): bodies and headers of /v1 requests, except for noLog keys.
+REQUEST_LOG_BODIES = env_bool("REQUEST_LOG_BODIES", True)
+REQUEST_LOG_MAX_BODY_BYTES = env_int("REQUEST_LOG_MAX_BODY_BYTES", 64 * 1024, minimum=256)
 
 # Response cache (docs/API.md §11): exact-match, opt-in; semantic matching on top, opt-in.
 RESPONSE_CACHE_ENABLED = env_bool("RESPONSE_CACHE_ENABLED", False)

@@ -44,6 +44,17 @@ def _close_stray_database_sessions(django_db_setup: None, django_db_blocker: pyt
         )
 
 
+@pytest.fixture(autouse=True)
+def _empty_usage_stream(settings: pytest.FixtureRequest) -> None:
+    """Usage stream entries of an earlier test (a killed gateway process) belong to its
+    database, now emptied: they must not land in this test's."""
+    if settings.REDIS_URL:  # type: ignore[attr-defined]
+        from gateway.redis_client import get_sync_redis
+        from gateway.usage_stream import stream_key
+
+        get_sync_redis().delete(stream_key())
+
+
 @pytest.fixture(scope="session")
 def live_gateway(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> Iterator[LiveGateway]:
     with django_db_blocker.unblock():  # type: ignore[attr-defined]

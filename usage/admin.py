@@ -1,4 +1,4 @@
-"""Usage records and the audit log, read-only (written by the recorder and the audit
+"""Usage records, request logs and the audit log, read-only (written by the recorder and the audit
 signals, never by hand); price overrides, saved through the same services as the API."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from gateway.admin import add_domain_error
 from gateway.api.errors import DomainError
 from providers.selectors import provider_choices, provider_resolve
 
-from .models import AuditEntry, Budget, PriceOverride, UsageRecord
+from .models import AuditEntry, Budget, PriceOverride, RequestLog, UsageRecord
 from .selectors import budget_status
 from .services import (
     PRICE_OVERRIDE_FIELDS,
@@ -76,6 +76,16 @@ class UsageRecordAdmin(ReadOnlyAdmin):
     search_fields = ("request_id", "model", "provider")
     date_hierarchy = "created_at"
     show_full_result_count = False  # counting a big usage table on every page is slow
+    list_per_page = 100
+
+
+@admin.register(RequestLog)
+class RequestLogAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "request_id", "endpoint", "provider", "model", "status_code", "latency_ms")
+    list_filter = (StatusClassFilter, "provider", "stream", "bodies_logged")
+    search_fields = ("request_id", "model", "provider")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
     list_per_page = 100
 
 

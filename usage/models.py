@@ -135,3 +135,40 @@ class Budget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.api_key.name}: {self.limit_usd} USD {self.period}"
+
+
+class RequestLog(models.Model):
+    """A /v1 request with its bodies (written with its UsageRecord, in the same batch).
+
+    Only written while REQUEST_LOG_BODIES is on. Credential headers are never captured and
+    secrets are scrubbed from every text before it is stored; keys marked noLog get a row
+    without headers or bodies. Bodies are cut at REQUEST_LOG_MAX_BODY_BYTES (the flags say so).
+    """
+
+    created_at = models.DateTimeField(db_index=True)
+    request_id = models.CharField(max_length=64, db_index=True)
+    endpoint = models.CharField(max_length=64)
+    client_format = models.CharField(max_length=32, blank=True)
+    api_key_id = models.BigIntegerField(null=True, blank=True)
+    provider = models.CharField(max_length=100, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    connection_id = models.BigIntegerField(null=True, blank=True)
+    status_code = models.PositiveSmallIntegerField()
+    stream = models.BooleanField(default=False)
+    latency_ms = models.FloatField(default=0)
+    bodies_logged = models.BooleanField(default=True, help_text="False for keys marked noLog")
+    request_headers = models.JSONField(null=True, blank=True)
+    request_body = models.TextField(blank=True)
+    response_body = models.TextField(blank=True)
+    request_truncated = models.BooleanField(default=False)
+    response_truncated = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["api_key_id", "created_at"], name="request_log_key_time_idx"),
+            models.Index(fields=["provider", "created_at"], name="request_log_provider_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.request_id} {self.status_code}"

@@ -5,10 +5,22 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from .services import usage_purge
+from .services import usage_purge, usage_stream_consume
 
 
 @shared_task(ignore_result=True)
 def usage_purge_old() -> int:
-    """Delete usage records older than USAGE_RETENTION_DAYS."""
+    """Delete usage records and request logs older than USAGE_RETENTION_DAYS."""
     return usage_purge(older_than_days=settings.USAGE_RETENTION_DAYS)
+
+
+@shared_task(ignore_result=True)
+def consume_usage_stream() -> int:
+    """Write the Redis usage stream's records to the database (every second, by beat).
+
+    Bounded to a few seconds per run so that runs do not pile up; overlapping runs on
+    several workers share the stream through its consumer group.
+    """
+    if not (settings.REDIS_URL and settings.USAGE_STREAM):
+        return 0
+    return usage_stream_consume(max_seconds=5.0)

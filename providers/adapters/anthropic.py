@@ -374,6 +374,7 @@ def usage_record(usage: Any) -> Usage:
         completion_tokens=canonical["completion_tokens"],
         cached_tokens=canonical["prompt_tokens_details"]["cached_tokens"],
         reasoning_tokens=canonical["completion_tokens_details"]["reasoning_tokens"],
+        cache_creation_tokens=canonical["cache_creation_input_tokens"],
     )
 
 

@@ -58,6 +58,7 @@ class Usage:
     completion_tokens: int = 0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_creation_tokens: int = 0  # Anthropic's cache_creation_input_tokens (priced apart)
 
 
 class ProviderError(Exception):

@@ -35,6 +35,8 @@ def usage_from_openai(usage: Any) -> Usage:
         reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0)
         if isinstance(completion_details, dict)
         else 0,
+        # The canonical form's extension (translated Anthropic answers); OpenAI never sends it.
+        cache_creation_tokens=int(usage.get("cache_creation_input_tokens") or 0),
     )
 
 

@@ -47,6 +47,9 @@ def usage_from_responses(usage: object) -> Usage:
         completion_tokens=int(usage.get("output_tokens") or 0),
         cached_tokens=int(input_details.get("cached_tokens") or 0) if isinstance(input_details, dict) else 0,
         reasoning_tokens=int(output_details.get("reasoning_tokens") or 0) if isinstance(output_details, dict) else 0,
+        cache_creation_tokens=int(input_details.get("cache_write_tokens") or 0)
+        if isinstance(input_details, dict)
+        else 0,
     )
 
 

@@ -187,8 +187,8 @@ def build_answer(behaviour: Behaviour, payload: dict[str, Any]) -> Answer:
 
 def usage_body(usage: Usage, *, output_tokens: int | None = None) -> dict[str, Any]:
     return {
-        "input_tokens": usage.prompt_tokens - usage.cached_tokens,
-        "cache_creation_input_tokens": 0,
+        "input_tokens": usage.prompt_tokens - usage.cached_tokens - usage.cache_creation_tokens,
+        "cache_creation_input_tokens": usage.cache_creation_tokens,
         "cache_read_input_tokens": usage.cached_tokens,
         "output_tokens": usage.completion_tokens if output_tokens is None else output_tokens,
     }

@@ -32,6 +32,8 @@ class Behaviour:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cached_tokens: int | None = None
+    # Input tokens written to the prompt cache (Anthropic cache_creation_input_tokens).
+    cache_creation_tokens: int | None = None
     reasoning_tokens: int | None = None
     tool_calls: list[dict[str, Any]] | None = None
     finish_reason: str | None = None
@@ -65,6 +67,7 @@ class Usage:
     completion_tokens: int
     cached_tokens: int
     reasoning_tokens: int
+    cache_creation_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -132,7 +135,7 @@ def usage_of(behaviour: Behaviour, *, prompt_text: str, completion_text: str) ->
     if completion is None:
         # Providers count reasoning tokens inside the completion tokens.
         completion = estimate_tokens(completion_text) + reasoning
-    return Usage(prompt, completion, behaviour.cached_tokens or 0, reasoning)
+    return Usage(prompt, completion, behaviour.cached_tokens or 0, reasoning, behaviour.cache_creation_tokens or 0)
 
 
 def estimate_tokens(text: str) -> int:

@@ -59,3 +59,20 @@ def test_anonymous_is_sent_to_login() -> None:
     response = Client().get("/admin/usage/usagerecord/")
     assert response.status_code == 302
     assert "/admin/login/" in response.headers["Location"]
+
+
+def test_request_logs_are_listed_read_only(staff: Client) -> None:
+    from usage.models import RequestLog
+
+    log = RequestLog.objects.create(
+        created_at=datetime(2026, 11, 20, 12, 0, tzinfo=UTC),
+        request_id="req-logged",
+        endpoint="/v1/chat/completions",
+        status_code=200,
+        request_body='{"model":"x"}',
+    )
+    listing = staff.get("/admin/usage/requestlog/")
+    assert listing.status_code == 200 and b"req-logged" in listing.content
+    assert staff.get("/admin/usage/requestlog/add/").status_code == 403
+    assert staff.post(f"/admin/usage/requestlog/{log.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert RequestLog.objects.filter(pk=log.pk).exists()

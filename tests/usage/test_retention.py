@@ -67,3 +67,25 @@ def test_task_is_scheduled_daily() -> None:
     schedule = entry["schedule"]
     assert schedule.hour == {3} and schedule.minute == {17} and len(schedule.day_of_week) == 7
     assert "usage.tasks.usage_purge_old" in celery_app.tasks
+
+
+def test_purge_deletes_old_request_logs_in_batches_too() -> None:
+    from usage.models import RequestLog
+
+    def logs(count: int, age: timedelta) -> None:
+        created_at = timezone.now() - age
+        RequestLog.objects.bulk_create(
+            [
+                RequestLog(created_at=created_at, request_id=f"{age}-{n}", endpoint="e", status_code=200)
+                for n in range(count)
+            ]
+        )
+
+    logs(12, timedelta(days=31))
+    logs(2, timedelta(days=29))
+    make(1, timedelta(days=31))
+    with CaptureQueriesContext(connection) as queries:
+        assert usage_purge(older_than_days=30, batch_size=5) == 13
+    deletes = [q for q in queries.captured_queries if q["sql"].startswith("DELETE")]
+    assert len(deletes) == 4  # records: 1; request logs: 5 + 5 + 2
+    assert RequestLog.objects.count() == 2

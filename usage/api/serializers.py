@@ -178,19 +178,25 @@ def history_body(history: UsageHistory) -> dict[str, Any]:
     }
 
 
-class LogOutput(serializers.Serializer):
+class _RequestOutput(serializers.Serializer):
+    """What a usage record and a request log both say about their request."""
+
     id = serializers.IntegerField()
     createdAt = serializers.DateTimeField(source="created_at")
     requestId = serializers.CharField(source="request_id")
     endpoint = serializers.CharField()
     clientFormat = serializers.CharField(source="client_format")
     keyId = serializers.IntegerField(source="api_key_id")
-    keyName = serializers.CharField(source="api_key_name")
     provider = serializers.CharField()
     model = serializers.CharField()
     connectionId = serializers.IntegerField(source="connection_id")
     statusCode = serializers.IntegerField(source="status_code")
     stream = serializers.BooleanField()
+    latencyMs = serializers.FloatField(source="latency_ms")
+
+
+class LogOutput(_RequestOutput):
+    keyName = serializers.CharField(source="api_key_name")
     promptTokens = serializers.IntegerField(source="prompt_tokens")
     completionTokens = serializers.IntegerField(source="completion_tokens")
     cachedTokens = serializers.IntegerField(source="cached_tokens")
@@ -199,9 +205,25 @@ class LogOutput(serializers.Serializer):
     images = serializers.IntegerField()
     audioSeconds = serializers.FloatField(source="audio_seconds")
     costUsd = serializers.FloatField(source="cost_usd")
-    latencyMs = serializers.FloatField(source="latency_ms")
     ttfbMs = serializers.FloatField(source="ttfb_ms")
     error = serializers.CharField()
+
+
+class RequestLogOutput(_RequestOutput):
+    """Bodies and headers are null when the key was noLog (`bodiesLogged` false)."""
+
+    bodiesLogged = serializers.BooleanField(source="bodies_logged")
+    requestHeaders = serializers.JSONField(source="request_headers")
+    requestBody = serializers.SerializerMethodField()
+    responseBody = serializers.SerializerMethodField()
+    requestTruncated = serializers.BooleanField(source="request_truncated")
+    responseTruncated = serializers.BooleanField(source="response_truncated")
+
+    def get_requestBody(self, row: Any) -> str | None:
+        return row.request_body if row.bodies_logged else None
+
+    def get_responseBody(self, row: Any) -> str | None:
+        return row.response_body if row.bodies_logged else None
 
 
 class PriceValueField(StrictFloatField):

@@ -9,6 +9,7 @@ urlpatterns = [
     *route("usage/budget", views.BudgetApi.as_view(), "api-usage-budget"),
     *route("usage/history", views.UsageHistoryApi.as_view(), "api-usage-history"),
     *route("usage/logs", views.UsageLogsApi.as_view(), "api-usage-logs"),
+    *route("usage/request-logs", views.RequestLogsApi.as_view(), "api-usage-request-logs"),
     *route("usage/<id:connection_id>", views.ConnectionUsageApi.as_view(), "api-usage-connection"),
     *route("compliance/audit-log", views.AuditLogApi.as_view(), "api-audit-log"),
     *route("telemetry/summary", views.TelemetrySummaryApi.as_view(), "api-telemetry-summary"),

@@ -24,6 +24,7 @@ from .serializers import (
     LogsQuery,
     MomentField,
     PriceInput,
+    RequestLogOutput,
     TelemetryQuery,
     budget_body,
     cursor_encode,
@@ -95,13 +96,21 @@ class UsageHistoryApi(ApiView):
         return Response(body)
 
 
+def _log_page(request: Request, page: Any, output: type[serializers.Serializer]) -> Response:
+    """A filtered page of `page` (a selector) as `{"logs", "nextCursor"}`."""
+    data = query_input(LogsQuery, request)
+    rows, before = page(filters=_filters(data), limit=data["limit"], before_id=data.get("cursor"))
+    return Response({"logs": output(rows, many=True).data, "nextCursor": cursor_encode(before)})
+
+
 class UsageLogsApi(ApiView):
     def get(self, request: Request) -> Response:
-        data = query_input(LogsQuery, request)
-        rows, before = selectors.usage_log_page(
-            filters=_filters(data), limit=data["limit"], before_id=data.get("cursor")
-        )
-        return Response({"logs": LogOutput(rows, many=True).data, "nextCursor": cursor_encode(before)})
+        return _log_page(request, selectors.usage_log_page, LogOutput)
+
+
+class RequestLogsApi(ApiView):
+    def get(self, request: Request) -> Response:
+        return _log_page(request, selectors.request_log_page, RequestLogOutput)
 
 
 class ConnectionUsageApi(ApiView):

@@ -16,6 +16,7 @@ from .records import (
     usage_log_page,
     usage_records,
 )
+from .request_logs import request_log_page
 from .telemetry import WINDOWS, ProviderLatency, percentile, telemetry_summary
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "price_entry",
     "price_list",
     "price_override_get",
+    "request_log_page",
     "telemetry_summary",
     "usage_connection_history",
     "usage_history",

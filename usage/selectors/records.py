@@ -10,14 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db.models import Avg, BigIntegerField, Count, DecimalField, Max, Q, QuerySet, Sum, Value
+from django.db.models import Avg, BigIntegerField, Count, DecimalField, Max, Model, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncDay, TruncHour
 
 from gateway.api.errors import NotFound
 
 from ..models import UsageRecord
+
+M = TypeVar("M", bound=Model)
 
 BUCKETS = {"hour": TruncHour, "day": TruncDay}
 BUCKET_LENGTH = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
@@ -50,7 +52,11 @@ class UsageFilters:
 
 
 def usage_records(*, filters: UsageFilters) -> QuerySet[UsageRecord]:
-    qs = UsageRecord.objects.order_by()
+    return filtered(UsageRecord.objects.order_by(), filters)
+
+
+def filtered(qs: QuerySet[M], filters: UsageFilters) -> QuerySet[M]:
+    """`qs` (usage records or request logs: same column names) narrowed by `filters`."""
     f = filters
     if f.start is not None:
         qs = qs.filter(created_at__gte=f.start)
@@ -148,7 +154,11 @@ def usage_log_page(
 ) -> tuple[list[UsageRecord], int | None]:
     """Up to `limit` records, newest (highest id) first, with ids below `before_id`; and the
     id to continue before, or None on the last page."""
-    qs = usage_records(filters=filters).order_by("-id")
+    return page(usage_records(filters=filters), limit=limit, before_id=before_id)
+
+
+def page(qs: QuerySet[M], *, limit: int, before_id: int | None) -> tuple[list[M], int | None]:
+    qs = qs.order_by("-id")
     if before_id is not None:
         qs = qs.filter(id__lt=before_id)
     rows = list(qs[: limit + 1])

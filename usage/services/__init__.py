@@ -11,6 +11,7 @@ from .pricing import (
 )
 from .records import usage_record_batch
 from .retention import PURGE_BATCH_SIZE, usage_purge
+from .stream import usage_stream_consume
 
 __all__ = [
     "MAX_BUDGET",
@@ -29,4 +30,5 @@ __all__ = [
     "price_value_clean",
     "usage_purge",
     "usage_record_batch",
+    "usage_stream_consume",
 ]
