@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import close_old_connections
 
+from .telemetry import collector
+
 log = logging.getLogger("omniroute.recorder")
 request_log = logging.getLogger("omniroute.requests")
 
@@ -42,6 +44,8 @@ class Record:
     client_format: str = ""
     latency_ms: float = 0.0
     ttfb_ms: float | None = None
+    # Time spent in upstream attempts (ms); latency minus this is the gateway's own overhead.
+    upstream_ms: float = 0.0
     error: str = ""
     created_at: float = field(default_factory=time.time)
 
@@ -116,6 +120,7 @@ class Recorder:
                 except queue.Empty:
                     break
             if batch:
+                collector.observe(batch)
                 self._write(batch)
             for marker in markers:
                 marker.done.set()
@@ -136,6 +141,7 @@ class Recorder:
             elif isinstance(item, _Marker):
                 item.done.set()
         if rest:
+            collector.observe(rest)
             self._write(rest)
 
     def _write(self, batch: list[Record]) -> None:

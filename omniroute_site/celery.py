@@ -12,4 +12,7 @@ app.autodiscover_tasks()
 # Every periodic task, in one place (run by `celery -A omniroute_site beat`).
 app.conf.beat_schedule = {
     "usage-purge-old": {"task": "usage.tasks.usage_purge_old", "schedule": crontab(hour=3, minute=17)},
+    # A few minutes past the hour: the recorder's last batches of the hour are in by then.
+    "usage-rollup-hours": {"task": "usage.tasks.usage_rollup_hours", "schedule": crontab(minute=4)},
+    "usage-rollup-purge-old": {"task": "usage.tasks.usage_rollup_purge_old", "schedule": crontab(hour=3, minute=27)},
 }

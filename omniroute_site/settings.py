@@ -163,6 +163,13 @@ RECORDER_FLUSH_INTERVAL = env_int("RECORDER_FLUSH_INTERVAL_MS", 250, minimum=10)
 
 # Usage records older than this many days are deleted by a daily task (usage.tasks).
 USAGE_RETENTION_DAYS = env_int("USAGE_RETENTION_DAYS", 90, minimum=1)
+# Hourly roll-ups (long telemetry windows) are kept longer than the records (docs/API.md §10).
+ROLLUP_RETENTION_DAYS = env_int("ROLLUP_RETENTION_DAYS", 400, minimum=1)
+# Whether each gateway process runs the hourly roll-up in a background thread; default: when
+# REDIS_URL is unset (embedded mode runs no Celery beat). One process at a time (a file lock).
+ROLLUP_IN_GATEWAY = env_bool("ROLLUP_IN_GATEWAY", not REDIS_URL)
+# /metrics without authentication (for a Prometheus on a trusted network).
+METRICS_PUBLIC = env_bool("METRICS_PUBLIC", False)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 # One log line per /v1 request (logger omniroute.requests), written by the recorder thread.

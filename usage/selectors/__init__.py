@@ -15,16 +15,17 @@ from .records import (
     usage_log_page,
     usage_records,
 )
-from .telemetry import WINDOWS, ProviderLatency, percentile, telemetry_summary
+from .telemetry import DEFAULT_WINDOW, WINDOWS, TelemetrySummary, percentile, telemetry_summary
 
 __all__ = [
     "BUCKETS",
     "BUCKET_LENGTH",
+    "DEFAULT_WINDOW",
     "GROUPS",
     "MAX_BUCKETS",
     "STATUS_FILTERS",
     "WINDOWS",
-    "ProviderLatency",
+    "TelemetrySummary",
     "UsageFilters",
     "UsageHistory",
     "audit_entry_list",
