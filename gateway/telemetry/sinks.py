@@ -60,6 +60,7 @@ class Sink(Protocol):
     def live(self, first_minute: int, last_minute: int) -> Live: ...
     def processes(self) -> int: ...
     def clear(self) -> None: ...
+    def leave(self) -> None: ...
 
 
 class RedisSink:
@@ -86,6 +87,10 @@ class RedisSink:
             pipe.expire(f"{self.prefix}live:{minute}", LIVE_KEEP_MINUTES * 60)
         pipe.hset(self.prefix + "procs", self.process, orjson.dumps({"seen": time.time(), "started": self.started}))
         pipe.execute()
+
+    def leave(self) -> None:
+        """Graceful shutdown: no longer counted as a live process (the counters stay)."""
+        self.redis.hdel(self.prefix + "procs", self.process)
 
     def clear(self) -> None:
         """Forget the deployment's telemetry (tests)."""
@@ -212,6 +217,9 @@ class FileSink:
                     for field, count in fields.items():
                         add_live(out, field, count)
         return out
+
+    def leave(self) -> None:
+        """Nothing to do: a dead pid is not counted, its file stays (its counters still count)."""
 
     def clear(self) -> None:
         """Forget the deployment's telemetry (tests)."""
