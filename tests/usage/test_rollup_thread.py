@@ -1,4 +1,5 @@
-"""The in-process hourly roll-up of embedded mode: one process at a time, on schedule."""
+"""The in-process hourly roll-up of embedded mode (one process at a time, on schedule), and
+the read-only admin list of the roll-ups."""
 
 from __future__ import annotations
 
@@ -37,3 +38,13 @@ def test_schedule_is_minute_4_of_each_hour() -> None:
 def test_thread_only_when_configured(settings: Any) -> None:
     settings.ROLLUP_IN_GATEWAY = False
     assert start_rollup_thread() is False
+
+
+def test_rollups_are_listed_read_only_in_the_admin(staff: Any) -> None:
+    UsageRecordFactory.create(created_at=datetime.now(UTC) - timedelta(hours=3), model="gpt-rolled")
+    run_once()
+    row = UsageRollup.objects.get()
+    listing = staff.get("/admin/usage/usagerollup/", {"provider": "openai"})
+    assert listing.status_code == 200 and b"gpt-rolled" in listing.content
+    assert staff.get("/admin/usage/usagerollup/add/").status_code == 403
+    assert staff.post(f"/admin/usage/usagerollup/{row.pk}/delete/", {"post": "yes"}).status_code == 403
