@@ -134,6 +134,11 @@ class Collector:
                     log.warning("Telemetry could not be published (kept for the next try): %s", exc)
                 raise
 
+    def publish_quietly(self) -> None:
+        """publish() for readers: a failure (logged, increments kept) must not stop the read."""
+        with contextlib.suppress(Exception):
+            self.publish()
+
     def start(self) -> None:
         """Start the publishing thread (idempotent)."""
         if self._thread is not None:
@@ -150,8 +155,8 @@ class Collector:
         if thread is not None:
             self._stop.set()
             thread.join(5)
-        with contextlib.suppress(Exception):  # logged by publish
-            self.publish()
+        self.publish_quietly()
+        with contextlib.suppress(Exception):
             self.sink.leave()
 
     def _run(self) -> None:

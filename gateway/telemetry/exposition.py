@@ -80,7 +80,7 @@ def metrics_text() -> str:
 
     from .collector import collector
 
-    collector.publish()  # this process's latest requests first
+    collector.publish_quietly()  # this process's latest requests first
     sink = collector.sink
     gauges = {
         "omniroute_info": ("OmniRoute version and the aggregation in use.", _info(settings), 1.0),

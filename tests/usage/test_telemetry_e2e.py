@@ -152,3 +152,24 @@ def test_metrics_need_an_operator_unless_public(
     assert response.status_code == 200 and b"# TYPE omniroute_requests_total counter" in response.content
     settings.METRICS_PUBLIC = True
     assert APIClient().get("/metrics").status_code == 200
+
+
+@pytest.fixture
+def unreachable_redis(settings: Any) -> Iterator[None]:
+    """This process's telemetry sink pointed at a Redis that is not there."""
+    from gateway.redis_client import get_sync_redis
+
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    get_sync_redis.cache_clear()
+    collector._sink = None
+    yield
+    get_sync_redis.cache_clear()
+    collector._sink = None
+
+
+@pytest.mark.django_db
+def test_an_unreachable_store_is_a_clear_503(operator: APIClient, unreachable_redis: None) -> None:
+    for path in ("/metrics", "/api/telemetry/summary"):
+        response = operator.get(path)
+        assert response.status_code == 503
+        assert "telemetry store" in response.json()["error"]["message"]

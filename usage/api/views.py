@@ -8,7 +8,9 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpResponse
+from redis.exceptions import RedisError
 from rest_framework import serializers
+from rest_framework.exceptions import APIException
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -124,10 +126,19 @@ class AuditLogApi(ApiView):
         return Response({"entries": AuditEntryOutput(entries, many=True).data})
 
 
+class TelemetryUnavailable(APIException):
+    status_code = 503
+    default_detail = "The telemetry store (Redis or DATA_DIR/metrics) cannot be read; try again."
+    default_code = "telemetry_unavailable"
+
+
 class TelemetrySummaryApi(ApiView):
     def get(self, request: Request) -> Response:
         window = query_input(TelemetryQuery, request)["window"]
-        return Response(telemetry_body(selectors.telemetry_summary(window=window)))
+        try:
+            return Response(telemetry_body(selectors.telemetry_summary(window=window)))
+        except (RedisError, OSError) as exc:
+            raise TelemetryUnavailable() from exc
 
 
 class MetricsApi(ApiView):
@@ -140,4 +151,7 @@ class MetricsApi(ApiView):
         return [AllowAny()] if settings.METRICS_PUBLIC else super().get_permissions()
 
     def get(self, request: Request) -> HttpResponse:
-        return HttpResponse(metrics_text(), content_type=CONTENT_TYPE)
+        try:
+            return HttpResponse(metrics_text(), content_type=CONTENT_TYPE)
+        except (RedisError, OSError) as exc:
+            raise TelemetryUnavailable() from exc

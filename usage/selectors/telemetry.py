@@ -68,7 +68,7 @@ def percentile(values: list[float], pct: float) -> float | None:
 
 
 def _live(first_minute: int, last_minute: int) -> Live:
-    collector.publish()  # this process's latest requests, before reading everyone's
+    collector.publish_quietly()  # this process's latest requests, before reading everyone's
     return collector.sink.live(first_minute, last_minute)
 
 
