@@ -189,11 +189,11 @@ class FileSink:
         more: dict[str, Any] = {"counters": {series_field(k): v for k, v in counters.items()}, "live": {}}
         for (minute, provider, kind, bucket), count in live.items():
             more["live"].setdefault(str(minute), {})[live_field(provider, kind, bucket)] = count
-        fresh = _empty()
-        _fold(fresh, self.totals, oldest)
-        _fold(fresh, more, oldest)
-        self.totals = fresh
-        _write(self.path, {"pid": self.pid, **fresh})
+        _fold(self.totals, more, oldest)
+        live = self.totals["live"]
+        for minute in [m for m in live if int(m) < oldest]:
+            del live[minute]
+        _write(self.path, {"pid": self.pid, **self.totals})
 
     def _all(self) -> Iterator[dict[str, Any]]:
         yield self.totals
