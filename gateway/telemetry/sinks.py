@@ -190,9 +190,9 @@ class FileSink:
         for (minute, provider, kind, bucket), count in live.items():
             more["live"].setdefault(str(minute), {})[live_field(provider, kind, bucket)] = count
         _fold(self.totals, more, oldest)
-        live = self.totals["live"]
-        for minute in [m for m in live if int(m) < oldest]:
-            del live[minute]
+        minutes = self.totals["live"]
+        for minute in [m for m in minutes if int(m) < oldest]:
+            del minutes[minute]
         _write(self.path, {"pid": self.pid, **self.totals})
 
     def _all(self) -> Iterator[dict[str, Any]]:
