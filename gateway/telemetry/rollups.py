@@ -4,7 +4,8 @@ Embedded mode (no REDIS_URL) runs no beat, so each gateway process starts this d
 thread (ROLLUP_IN_GATEWAY, default: on without Redis). A non-blocking file lock under
 DATA_DIR lets one process at a time do the work; the roll-up recomputes whole hours, so a
 run by two processes one after the other is harmless anyway. First run a minute after
-start-up (catching up after downtime), then every hour at minute 4, like the beat schedule.
+start-up (catching up after downtime), then every hour at minute 4, like the beat schedule;
+each run also deletes the roll-ups older than ROLLUP_RETENTION_DAYS.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ def seconds_to_next_run(now: float) -> float:
 
 
 def run_once() -> int | None:
-    """One roll-up if no other process holds the lock; hours computed, or None if skipped."""
-    from usage.services import usage_rollup
+    """One roll-up (and the roll-ups' retention) if no other process holds the lock; hours
+    computed, or None if skipped."""
+    from usage.services import usage_rollup, usage_rollup_purge
 
     with open(Path(settings.DATA_DIR) / "rollup.lock", "a+") as lock:
         try:
@@ -54,7 +56,9 @@ def run_once() -> int | None:
         except BlockingIOError:
             return None
         try:
-            return usage_rollup()
+            hours = usage_rollup()
+            usage_rollup_purge(older_than_days=settings.ROLLUP_RETENTION_DAYS)
+            return hours
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
             close_old_connections()

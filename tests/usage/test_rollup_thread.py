@@ -18,11 +18,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_run_once_rolls_up_unless_another_process_holds_the_lock(settings: Any) -> None:
+    settings.ROLLUP_RETENTION_DAYS = 30
     UsageRecordFactory.create(created_at=datetime.now(UTC) - timedelta(hours=3))
+    UsageRollup.objects.create(hour=datetime.now(UTC) - timedelta(days=31), provider="old")  # past retention
     with open(Path(settings.DATA_DIR) / "rollup.lock", "a+") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         assert run_once() is None  # someone else is rolling up
-        assert not UsageRollup.objects.exists()
+        assert UsageRollup.objects.get().provider == "old"
         fcntl.flock(held, fcntl.LOCK_UN)
     assert run_once() == 3  # the record's hour, then the two most recent ones
     assert UsageRollup.objects.get().requests == 1
