@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -155,12 +156,15 @@ class FileSink:
         self.pid = os.getpid()
         self.path = self.dir / f"{self.pid}.json"
         self.totals = _empty()
+        self._totals_lock = threading.Lock()  # the publishing thread folds, readers copy
         self._fold_dead()
 
     @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self, *, shared: bool = False) -> Iterator[None]:
+        """The directory's lock: exclusive to fold files into dead.json, shared to read them all
+        (a reader never sees a process both in its own file and in dead.json, or in neither)."""
         with open(self.dir / ".lock", "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            fcntl.flock(lock, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             try:
                 yield
             finally:
@@ -180,7 +184,7 @@ class FileSink:
                 return
             for path in folded:
                 _fold(dead, _read(path), oldest)
-            _write(dead_path, dead)
+            _write(dead_path, orjson.dumps(dead))
             for path in folded:
                 path.unlink(missing_ok=True)
 
@@ -189,17 +193,20 @@ class FileSink:
         more: dict[str, Any] = {"counters": {series_field(k): v for k, v in counters.items()}, "live": {}}
         for (minute, provider, kind, bucket), count in live.items():
             more["live"].setdefault(str(minute), {})[live_field(provider, kind, bucket)] = count
-        _fold(self.totals, more, oldest)
-        minutes = self.totals["live"]
-        for minute in [m for m in minutes if int(m) < oldest]:
-            del minutes[minute]
-        _write(self.path, {"pid": self.pid, **self.totals})
+        with self._totals_lock:
+            _fold(self.totals, more, oldest)
+            minutes = self.totals["live"]
+            for minute in [m for m in minutes if int(m) < oldest]:
+                del minutes[minute]
+            data = orjson.dumps({"pid": self.pid, **self.totals})
+        _write(self.path, data)
 
-    def _all(self) -> Iterator[dict[str, Any]]:
-        yield self.totals
-        for pid, path in self._files():
-            if pid != self.pid:
-                yield _read(path)
+    def _all(self) -> list[dict[str, Any]]:
+        with self._totals_lock:
+            everything = [orjson.loads(orjson.dumps(self.totals))]
+        with self._locked(shared=True):
+            everything += [_read(path) for pid, path in self._files() if pid != self.pid]
+        return everything
 
     def counters(self) -> dict[SeriesKey, float]:
         out: dict[SeriesKey, float] = {}
@@ -223,7 +230,8 @@ class FileSink:
 
     def clear(self) -> None:
         """Forget the deployment's telemetry (tests)."""
-        self.totals = _empty()
+        with self._totals_lock:
+            self.totals = _empty()
         with self._locked():
             for _, path in self._files():
                 path.unlink(missing_ok=True)
@@ -240,9 +248,10 @@ def _read(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else _empty()
 
 
-def _write(path: Path, data: dict[str, Any]) -> None:
+def _write(path: Path, data: bytes) -> None:
+    """Atomically: readers see the old file or the new one, never a half-written one."""
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_bytes(orjson.dumps(data))
+    tmp.write_bytes(data)
     os.replace(tmp, path)
 
 
