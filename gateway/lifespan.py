@@ -12,6 +12,7 @@ from providers.outbound import close_session
 
 from .recorder import recorder
 from .snapshot import get_snapshot
+from .telemetry import start_background, stop_background
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,12 @@ async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 await send({"type": "lifespan.startup.failed", "message": str(exc)})
                 return
             _tune_gc()
+            start_background()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await close_session()
             await asyncio.to_thread(recorder.stop)
+            await asyncio.to_thread(stop_background)
             log.info("Recorder flushed: %d records written, %d failed", recorder.written, recorder.failed)
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from .options.effective import log_requests_enabled
+from .telemetry.collector import collector
 
 log = logging.getLogger("omniroute.recorder")
 request_log = logging.getLogger("omniroute.requests")
@@ -50,6 +51,8 @@ class Record:
     client_format: str = ""
     latency_ms: float = 0.0
     ttfb_ms: float | None = None
+    # Time spent in upstream attempts (ms); latency minus this is the gateway's own overhead.
+    upstream_ms: float = 0.0
     error: str = ""
     created_at: float = field(default_factory=time.time)
     # The request log's bodies and headers (gateway.usage_capture.Capture, or its dict once it went
@@ -163,6 +166,7 @@ class Recorder:
                 except queue.Empty:
                     break
             if batch:
+                collector.observe(batch)
                 self._write(batch)
             for marker in markers:
                 marker.done.set()
@@ -183,6 +187,7 @@ class Recorder:
             elif isinstance(item, _Marker):
                 item.done.set()
         if rest:
+            collector.observe(rest)
             self._write(rest)
 
     def _write(self, batch: list[Record]) -> None:

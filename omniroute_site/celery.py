@@ -20,4 +20,7 @@ app.conf.beat_schedule = {
         "schedule": 1.0,
         "options": {"expires": 5},
     },
+    # A few minutes past the hour: the recorder's last batches of the hour are in by then.
+    "usage-rollup-hours": {"task": "usage.tasks.usage_rollup_hours", "schedule": crontab(minute=4)},
+    "usage-rollup-purge-old": {"task": "usage.tasks.usage_rollup_purge_old", "schedule": crontab(hour=3, minute=27)},
 }

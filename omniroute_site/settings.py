@@ -202,6 +202,13 @@ RESPONSE_CACHE_NON_DETERMINISTIC = env_bool("RESPONSE_CACHE_NON_DETERMINISTIC", 
 SEMANTIC_CACHE_ENABLED = env_bool("SEMANTIC_CACHE_ENABLED", False)
 SEMANTIC_CACHE_EMBEDDING_MODEL = env_str("SEMANTIC_CACHE_EMBEDDING_MODEL")
 SEMANTIC_CACHE_THRESHOLD = env_float("SEMANTIC_CACHE_THRESHOLD", 0.9, minimum=0.0, maximum=1.0)
+# Hourly roll-ups (long telemetry windows) are kept longer than the records (docs/API.md §10).
+ROLLUP_RETENTION_DAYS = env_int("ROLLUP_RETENTION_DAYS", 400, minimum=1)
+# Whether each gateway process runs the hourly roll-up in a background thread; default: when
+# REDIS_URL is unset (embedded mode runs no Celery beat). One process at a time (a file lock).
+ROLLUP_IN_GATEWAY = env_bool("ROLLUP_IN_GATEWAY", not REDIS_URL)
+# /metrics without authentication (for a Prometheus on a trusted network).
+METRICS_PUBLIC = env_bool("METRICS_PUBLIC", False)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 # One log line per /v1 request (logger omniroute.requests), written by the recorder thread.

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -16,6 +17,16 @@ from tests.live_server import LiveGateway
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: pytest.FixtureRequest) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_rollup_thread() -> None:
+    """Gateways under test (in-thread and GatewayProcess) never run the hourly roll-up on
+    their own: it would write to the test database at unpredictable moments."""
+    from django.conf import settings
+
+    os.environ["ROLLUP_IN_GATEWAY"] = "false"
+    settings.ROLLUP_IN_GATEWAY = False
 
 
 @pytest.fixture

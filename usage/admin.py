@@ -1,4 +1,4 @@
-"""Usage records, request logs and the audit log, read-only (written by the recorder and the audit
+"""Usage records, request logs, hourly roll-ups and the audit log, read-only (written by the recorder and the audit
 signals, never by hand); price overrides, saved through the same services as the API."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from gateway.admin import add_domain_error
 from gateway.api.errors import DomainError
 from providers.selectors import provider_choices, provider_resolve
 
-from .models import AuditEntry, Budget, PriceOverride, RequestLog, UsageRecord
+from .models import AuditEntry, Budget, PriceOverride, RequestLog, UsageRecord, UsageRollup
 from .selectors import budget_status
 from .services import (
     PRICE_OVERRIDE_FIELDS,
@@ -228,3 +228,24 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     @admin.display(description="Changes")
     def changes_shown(self, obj: AuditEntry) -> str:
         return format_html("<pre>{}</pre>", json.dumps(obj.changes, indent=2, ensure_ascii=False))
+
+
+@admin.register(UsageRollup)
+class UsageRollupAdmin(ReadOnlyAdmin):
+    """Written by the hourly roll-up (usage.services.rollups); the histograms stay out of the list."""
+
+    list_display = (
+        "hour",
+        "provider",
+        "model",
+        "api_key_id",
+        "connection_id",
+        "requests",
+        "errors",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost_usd",
+    )
+    list_filter = ("provider", ("hour", admin.DateFieldListFilter))
+    search_fields = ("provider", "model")
+    date_hierarchy = "hour"

@@ -172,3 +172,44 @@ class RequestLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.request_id} {self.status_code}"
+
+
+def _count_field() -> models.BigIntegerField:
+    return models.BigIntegerField(default=0)
+
+
+class UsageRollup(models.Model):
+    """The usage of one hour for one provider/model/key/connection, written by the hourly
+    roll-up (usage.services.rollups), which recomputes whole hours so re-running never
+    double counts. Kept longer than the raw records (ROLLUP_RETENTION_DAYS).
+
+    The histograms count successful requests (status < 400) in the fixed log-spaced buckets
+    of gateway.telemetry.histogram (index i counts values <= BOUNDS[i] ms; trailing empty
+    buckets are omitted), so percentiles can be estimated from any merge of rows.
+    """
+
+    hour = models.DateTimeField(help_text="Start of the hour (UTC)")
+    provider = models.CharField(max_length=100, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    api_key_id = models.BigIntegerField(null=True, blank=True)
+    connection_id = models.BigIntegerField(null=True, blank=True)
+    requests = _count_field()
+    errors = _count_field()
+    prompt_tokens = _count_field()
+    completion_tokens = _count_field()
+    cached_tokens = _count_field()
+    cache_creation_tokens = _count_field()
+    reasoning_tokens = _count_field()
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
+    latency_histogram = models.JSONField(default=list, blank=True)
+    ttft_histogram = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-hour", "provider", "model"]
+        indexes = [
+            models.Index(fields=["hour", "provider"], name="usage_rollup_hour_idx"),
+            models.Index(fields=["api_key_id", "hour"], name="usage_rollup_key_hour_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} {self.provider}/{self.model}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from .services import usage_purge, usage_stream_consume
+from .services import usage_purge, usage_rollup, usage_rollup_purge, usage_stream_consume
 
 
 @shared_task(ignore_result=True)
@@ -24,3 +24,15 @@ def consume_usage_stream() -> int:
     if not (settings.REDIS_URL and settings.USAGE_STREAM):
         return 0
     return usage_stream_consume(max_seconds=5.0)
+
+
+@shared_task(ignore_result=True)
+def usage_rollup_hours() -> int:
+    """Roll up the completed hours (idempotent: hours are recomputed, never added to)."""
+    return usage_rollup()
+
+
+@shared_task(ignore_result=True)
+def usage_rollup_purge_old() -> int:
+    """Delete hourly roll-ups older than ROLLUP_RETENTION_DAYS (kept longer than records)."""
+    return usage_rollup_purge(older_than_days=settings.ROLLUP_RETENTION_DAYS)

@@ -21,12 +21,13 @@ from ..pricing import ModelPrice
 from ..selectors import (
     BUCKET_LENGTH,
     BUCKETS,
+    DEFAULT_WINDOW,
     GROUPS,
     MAX_BUCKETS,
     STATUS_FILTERS,
     WINDOWS,
     BudgetStatus,
-    ProviderLatency,
+    TelemetrySummary,
     UsageHistory,
 )
 from ..services.budgets import MAX_BUDGET
@@ -284,17 +285,17 @@ class AuditEntryOutput(serializers.Serializer):
 
 
 class TelemetryQuery(serializers.Serializer):
-    window = serializers.ChoiceField(choices=list(WINDOWS), default="1h")
+    window = serializers.ChoiceField(choices=WINDOWS, default=DEFAULT_WINDOW)
 
 
-def telemetry_body(window: str, summary: dict[str, ProviderLatency]) -> dict[str, Any]:
-    return {
-        "window": window,
-        "providers": {
-            name: {"p50": s.p50, "p95": s.p95, "p99": s.p99, "count": s.count, "ttftP50": s.ttft_p50}
-            for name, s in summary.items()
-        },
-    }
+def telemetry_body(summary: TelemetrySummary) -> dict[str, Any]:
+    providers: dict[str, dict[str, Any]] = {}
+    for name, s in summary.providers.items():
+        ttft = {"p50": s.ttft.p50, "p95": s.ttft.p95, "p99": s.ttft.p99, "count": s.ttft.count}
+        latency = s.latency
+        providers[name] = {"p50": latency.p50, "p95": latency.p95, "p99": latency.p99, "count": latency.count}
+        providers[name] |= {"ttft": ttft, "ttftP50": s.ttft.p50}
+    return {"window": summary.window, "source": summary.source, "providers": providers}
 
 
 class BudgetInput(StrictSerializer):

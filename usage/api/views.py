@@ -1,16 +1,23 @@
 """Management endpoints of the usage app: prices, usage history and logs, per-connection
-usage, the audit log and latency telemetry. All are operator-only (the default permission)."""
+usage, the audit log, latency telemetry and the Prometheus metrics. All are operator-only (the default permission)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from django.conf import settings
+from django.http import HttpResponse
+from redis.exceptions import RedisError
 from rest_framework import serializers
+from rest_framework.exceptions import APIException
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from gateway.api.base import ApiView
 from gateway.api.views import query_param
+from gateway.telemetry.exposition import CONTENT_TYPE, metrics_text
 from usage import selectors, services
 
 from .serializers import (
@@ -131,11 +138,19 @@ class AuditLogApi(ApiView):
         return Response({"entries": AuditEntryOutput(entries, many=True).data})
 
 
+class TelemetryUnavailable(APIException):
+    status_code = 503
+    default_detail = "The telemetry store (Redis or DATA_DIR/metrics) cannot be read; try again."
+    default_code = "telemetry_unavailable"
+
+
 class TelemetrySummaryApi(ApiView):
     def get(self, request: Request) -> Response:
         window = query_input(TelemetryQuery, request)["window"]
-        summary = selectors.telemetry_summary(window=selectors.WINDOWS[window])
-        return Response(telemetry_body(window, summary))
+        try:
+            return Response(telemetry_body(selectors.telemetry_summary(window=window)))
+        except (RedisError, OSError) as exc:
+            raise TelemetryUnavailable() from exc
 
 
 class BudgetApi(ApiView):
@@ -157,3 +172,19 @@ class BudgetApi(ApiView):
         key_id = int(query_input(BudgetQuery, request)["key_id"])
         services.budget_delete(budget=selectors.budget_get(key_id=key_id))
         return Response({"success": True})
+
+
+class MetricsApi(ApiView):
+    """GET /metrics: Prometheus text format. Operators only, unless METRICS_PUBLIC."""
+
+    def get_authenticators(self) -> list[Any]:
+        return [] if settings.METRICS_PUBLIC else super().get_authenticators()
+
+    def get_permissions(self) -> Sequence[Any]:
+        return [AllowAny()] if settings.METRICS_PUBLIC else super().get_permissions()
+
+    def get(self, request: Request) -> HttpResponse:
+        try:
+            return HttpResponse(metrics_text(), content_type=CONTENT_TYPE)
+        except (RedisError, OSError) as exc:
+            raise TelemetryUnavailable() from exc

@@ -17,17 +17,18 @@ from .records import (
     usage_records,
 )
 from .request_logs import request_log_page
-from .telemetry import WINDOWS, ProviderLatency, percentile, telemetry_summary
+from .telemetry import DEFAULT_WINDOW, WINDOWS, TelemetrySummary, percentile, telemetry_summary
 
 __all__ = [
     "BUCKETS",
     "BUCKET_LENGTH",
+    "DEFAULT_WINDOW",
     "GROUPS",
     "MAX_BUCKETS",
     "STATUS_FILTERS",
     "WINDOWS",
     "BudgetStatus",
-    "ProviderLatency",
+    "TelemetrySummary",
     "UsageFilters",
     "UsageHistory",
     "audit_entry_list",

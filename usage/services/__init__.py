@@ -11,6 +11,7 @@ from .pricing import (
 )
 from .records import usage_record_batch
 from .retention import PURGE_BATCH_SIZE, usage_purge
+from .rollups import rollup_covered_until, usage_rollup, usage_rollup_hour, usage_rollup_purge
 from .stream import usage_stream_consume
 
 __all__ = [
@@ -28,7 +29,11 @@ __all__ = [
     "price_override_delete",
     "price_override_set",
     "price_value_clean",
+    "rollup_covered_until",
     "usage_purge",
     "usage_record_batch",
+    "usage_rollup",
+    "usage_rollup_hour",
+    "usage_rollup_purge",
     "usage_stream_consume",
 ]
