@@ -45,13 +45,15 @@ def turn(client: openai.OpenAI, conversation: list[Any], **kw: Any) -> str:
     return response.headers["x-omniroute-session-id"]
 
 
-def listed(staff: Client, count: int, requests: int) -> list[dict[str, Any]]:
-    """GET /api/sessions until it shows `count` sessions with `requests` in all (Redis batches lag ~1 s)."""
+def listed(staff: Client, key_id: int, count: int, requests: int) -> list[dict[str, Any]]:
+    """GET /api/sessions until it shows `count` sessions of the key with `requests` in all
+    (Redis batches lag ~1 s; a batch of an earlier test's key may still land, so only this
+    key's sessions are looked at)."""
     deadline = time.monotonic() + 5
     while True:
         response = staff.get("/api/sessions")
         assert response.status_code == 200
-        sessions: list[dict[str, Any]] = response.json()["sessions"]
+        sessions: list[dict[str, Any]] = [s for s in response.json()["sessions"] if s["keyId"] == key_id]
         if len(sessions) == count and sum(s["requests"] for s in sessions) == requests:
             return sessions
         assert time.monotonic() < deadline, sessions
@@ -73,10 +75,10 @@ def test_conversations_are_sessions_and_are_listed(
     assert two != one
     named = turn(client, [{"role": "user", "content": "x"}], extra_headers={"x-session-id": "my-chat.42"})
     assert named == "my-chat.42"
-    sessions = {s["id"]: s for s in listed(staff, 3, 4)}
+    key_row = ApiKey.objects.get()
+    sessions = {s["id"]: s for s in listed(staff, key_row.pk, 3, 4)}
     assert set(sessions) == {one, two, "my-chat.42"}
     row = sessions[one]
-    key_row = ApiKey.objects.get()
     assert row["requests"] == 2 and row["keyId"] == key_row.pk and row["keyName"] == key_row.name
     assert row["model"] == "openai/gpt-4o" and row["firstSeen"] <= row["lastSeen"]
 
