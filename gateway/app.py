@@ -273,6 +273,7 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await send_error(request, send, GatewayError(500, "Internal gateway error", code="internal_error"), client)
     finally:
         if recorded and request.method != "GET":  # listings are not usage
-            record.latency_ms = request.elapsed_ms()
+            if not record.published:  # else it went to the usage stream as it was then (usage_capture)
+                record.latency_ms = request.elapsed_ms()
             recorder.record(record)
             await limits.settle(record)

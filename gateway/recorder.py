@@ -62,6 +62,11 @@ class Record:
     published: bool = False
 
 
+class _Observed(list["Record"]):
+    """Records already written elsewhere (the Redis usage stream): counted for telemetry and
+    logged by the writer thread, not written again."""
+
+
 class _Marker:
     """Put in the queue by flush(); set once every record before it is written."""
 
@@ -96,6 +101,13 @@ class Recorder:
         if self._thread is None:
             self._start()
         self._queue.put(record)
+
+    def observe_only(self, records: list[Record]) -> None:
+        """Records that went through the usage stream: the writer thread counts them in the
+        live telemetry and /metrics (off the event loop) but does not write them."""
+        if self._thread is None:
+            self._start()
+        self._queue.put(_Observed(records))
 
     def flush(self, timeout: float = 30.0) -> bool:
         done = self._flush_local(timeout)
@@ -146,6 +158,7 @@ class Recorder:
         while True:
             item = self._queue.get()
             batch: list[Record] = []
+            observed: list[Record] = []
             markers: list[_Marker] = []
             stop = False
             deadline = time.monotonic() + interval
@@ -156,7 +169,9 @@ class Recorder:
                     markers.append(item)
                 elif isinstance(item, Record):
                     batch.append(item)
-                if stop or markers or len(batch) >= batch_size:
+                elif isinstance(item, _Observed):
+                    observed.extend(item)
+                if stop or markers or len(batch) + len(observed) >= batch_size:
                     break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -168,6 +183,9 @@ class Recorder:
             if batch:
                 collector.observe(batch)
                 self._write(batch)
+            if observed:
+                collector.observe(observed)
+                self._log(observed)
             for marker in markers:
                 marker.done.set()
             if stop:
@@ -184,6 +202,9 @@ class Recorder:
                 break
             if isinstance(item, Record):
                 rest.append(item)
+            elif isinstance(item, _Observed):
+                collector.observe(item)
+                self._log(item)
             elif isinstance(item, _Marker):
                 item.done.set()
         if rest:
@@ -204,6 +225,9 @@ class Recorder:
                 time.sleep(0.2 * (attempt + 1))
         else:
             self.failed += len(batch)
+        self._log(batch)
+
+    def _log(self, batch: list[Record]) -> None:
         # One line per request costs the event loop GIL time at thousands of requests per
         # second; the usage records are the request log, these lines are opt-in.
         if log_requests_enabled() and request_log.isEnabledFor(logging.INFO):

@@ -111,6 +111,7 @@ class StreamPublisher:
                 if record.body_log is not None and record.api_key_id in no_log:
                     record.body_log.suppressed = True
             await get_async_redis().xadd(stream_key(), {"r": records_encode(batch)})
+            recorder.observe_only(batch)  # the writer thread still counts them for /metrics
             if self.down_until:
                 log.warning("Redis is back: usage records go through the stream again")
                 self.down_until = 0.0

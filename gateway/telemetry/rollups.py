@@ -4,8 +4,10 @@ Embedded mode (no REDIS_URL) runs no beat, so each gateway process starts this d
 thread (ROLLUP_IN_GATEWAY, default: on without Redis). A non-blocking file lock under
 DATA_DIR lets one process at a time do the work; the roll-up recomputes whole hours, so a
 run by two processes one after the other is harmless anyway. First run a minute after
-start-up (catching up after downtime), then every hour at minute 4, like the beat schedule;
-each run also deletes the roll-ups older than ROLLUP_RETENTION_DAYS.
+start-up (catching up after downtime), then every hour at minute 4, like the beat schedule.
+Each run also does the rest of beat's maintenance, so that an embedded install needs no cron:
+roll-ups older than ROLLUP_RETENTION_DAYS, usage records and request logs older than
+USAGE_RETENTION_DAYS (in batches) and expired response-cache rows are deleted.
 """
 
 from __future__ import annotations
@@ -46,9 +48,10 @@ def seconds_to_next_run(now: float) -> float:
 
 
 def run_once() -> int | None:
-    """One roll-up (and the roll-ups' retention) if no other process holds the lock; hours
+    """One roll-up and the periodic deletions if no other process holds the lock; hours
     computed, or None if skipped."""
-    from usage.services import usage_rollup, usage_rollup_purge
+    from gateway.cache_db import purge_expired
+    from usage.services import usage_purge, usage_rollup, usage_rollup_purge
 
     with open(Path(settings.DATA_DIR) / "rollup.lock", "a+") as lock:
         try:
@@ -58,6 +61,8 @@ def run_once() -> int | None:
         try:
             hours = usage_rollup()
             usage_rollup_purge(older_than_days=settings.ROLLUP_RETENTION_DAYS)
+            usage_purge(older_than_days=settings.USAGE_RETENTION_DAYS)
+            purge_expired()
             return hours
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)

@@ -12,7 +12,7 @@ import pytest
 
 from gateway.telemetry.rollups import run_once, seconds_to_next_run, start_rollup_thread
 from tests.factories import UsageRecordFactory
-from usage.models import UsageRollup
+from usage.models import UsageRecord, UsageRollup
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,6 +28,24 @@ def test_run_once_rolls_up_unless_another_process_holds_the_lock(settings: Any) 
         fcntl.flock(held, fcntl.LOCK_UN)
     assert run_once() == 3  # the record's hour, then the two most recent ones
     assert UsageRollup.objects.get().requests == 1
+
+
+def test_run_once_also_does_beats_deletions(settings: Any) -> None:
+    """Embedded mode has no beat: the same run deletes old records and expired cache rows."""
+    from gateway.models import CacheEntry
+
+    settings.USAGE_RETENTION_DAYS = 30
+    now = datetime.now(UTC)
+    old = UsageRecordFactory.create(created_at=now - timedelta(days=31))
+    kept = UsageRecordFactory.create(created_at=now - timedelta(days=29))
+    for key, expires in (("expired", now - timedelta(seconds=1)), ("fresh", now + timedelta(hours=1))):
+        CacheEntry.objects.create(
+            key=key, model="openai/gpt-4o", requested="x", body=b"{}", created_at=now, expires_at=expires
+        )
+    run_once()
+    assert list(UsageRecord.objects.values_list("id", flat=True)) == [kept.pk]
+    assert old.pk != kept.pk
+    assert list(CacheEntry.objects.values_list("key", flat=True)) == ["fresh"]
 
 
 def test_schedule_is_minute_4_of_each_hour() -> None:

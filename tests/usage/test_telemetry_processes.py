@@ -10,15 +10,16 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
 import pytest
 import redis
-from django.conf import settings
 from openai.types.chat import ChatCompletionMessageParam
 
 from gateway.models import ApiKey
+from gateway.redis_client import get_sync_redis
 from gateway.state import state_namespace
 from gateway.telemetry import collector
 from gateway.telemetry.sinks import FileSink
@@ -27,6 +28,7 @@ from tests.fakes.provider import Behaviour, FakeProvider
 from tests.live_server import GatewayProcess
 from tests.usage.prometheus import Family, parse, value
 from usage.models import UsageRecord
+from usage.services import usage_stream_consume
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -36,14 +38,19 @@ HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 
 
 @pytest.fixture(params=["redis", "files"])
-def aggregation(request: pytest.FixtureRequest) -> Iterator[str]:
+def aggregation(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]:
     # This test process (its in-thread gateway) publishes no more heartbeats until it serves
     # again: only the two processes under test count.
     collector.stop()
     if request.param == "redis":
         client = redis.Redis.from_url(REDIS_URL)
         client.flushdb()  # no skip: CI starts Redis for both runs
+        # With Redis the processes' usage records go through the Redis usage stream: this
+        # test process is their consumer (the Celery task's job in a deployment).
+        settings.REDIS_URL = REDIS_URL
+        get_sync_redis.cache_clear()
         yield REDIS_URL
+        get_sync_redis.cache_clear()
         client.flushdb()
         client.close()
     else:  # this deployment's metrics directory, emptied (other tests of the session write to it)
@@ -64,6 +71,13 @@ def eventually(check: Callable[[], bool], timeout: float = 20) -> None:
     while not check():
         assert time.monotonic() < deadline, "the processes' telemetry never added up"
         time.sleep(0.2)
+
+
+def records_written(redis_url: str) -> int:
+    """The usage records in the database, after consuming the usage stream when there is one."""
+    if redis_url:
+        usage_stream_consume(consumer="telemetry-test")
+    return UsageRecord.objects.count()
 
 
 def test_two_processes_add_up(fake_provider: FakeProvider, aggregation: str) -> None:
@@ -88,7 +102,7 @@ def test_two_processes_add_up(fake_provider: FakeProvider, aggregation: str) -> 
 
         # The records (written by both processes) are the truth: a stream whose client hung up
         # right after its last chunk is recorded 499.
-        eventually(lambda: UsageRecord.objects.count() == 8)
+        eventually(lambda: records_written(aggregation) == 8)
         statuses = Counter(UsageRecord.objects.values_list("status_code", flat=True))
 
         def counted(proc: GatewayProcess) -> dict[int, float]:
