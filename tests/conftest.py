@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -37,6 +38,19 @@ def staff(db: None) -> Client:
     client = Client()
     client.force_login(AdminUserFactory.create())
     return client
+
+
+@pytest.fixture
+def admin_api(db: None) -> Any:
+    """A DRF API client authenticated with a fresh admin-scope API key (Bearer)."""
+    from rest_framework.test import APIClient
+
+    from tests.factories import ApiKeyFactory
+
+    _, plain = ApiKeyFactory.create_with_key(scope="admin")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
+    return api
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -8,7 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from gateway.models import ModelAlias
-from tests.factories import ApiKeyFactory, ComboFactory, ModelAliasFactory, ProviderNodeFactory
+from tests.factories import ComboFactory, ModelAliasFactory, ProviderNodeFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -16,11 +16,8 @@ URL = "/api/models/alias"
 
 
 @pytest.fixture
-def client() -> APIClient:
-    _, plain = ApiKeyFactory.create_with_key(scope="admin")
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
-    return api
+def client(admin_api: APIClient) -> APIClient:
+    return admin_api
 
 
 def test_list_is_a_map_of_alias_to_model(client: APIClient) -> None:

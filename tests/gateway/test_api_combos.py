@@ -19,11 +19,8 @@ COMBO_FIELDS = {"id", "name", "models", "strategy", "config", "isActive", "sortO
 
 
 @pytest.fixture
-def client() -> APIClient:
-    _, plain = ApiKeyFactory.create_with_key(scope="admin")
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
-    return api
+def client(admin_api: APIClient) -> APIClient:
+    return admin_api
 
 
 def create(client: APIClient, **body: Any) -> dict[str, Any]:

@@ -9,7 +9,6 @@ import pytest
 from rest_framework.test import APIClient
 
 from gateway.models import ResilienceProfile
-from tests.factories import ApiKeyFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -26,11 +25,8 @@ DEFAULTS = {
 
 
 @pytest.fixture
-def client() -> APIClient:
-    _, plain = ApiKeyFactory.create_with_key(scope="admin")
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
-    return api
+def client(admin_api: APIClient) -> APIClient:
+    return admin_api
 
 
 def numbers(profile: dict[str, Any]) -> dict[str, Any]:

@@ -6,17 +6,14 @@ import pytest
 from rest_framework.test import APIClient
 
 from providers.catalog import get_catalog
-from tests.factories import ApiKeyFactory, ProviderModelFactory, ProviderNodeFactory
+from tests.factories import ProviderModelFactory, ProviderNodeFactory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def client() -> APIClient:
-    _, plain = ApiKeyFactory.create_with_key(scope="admin")
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
-    return api
+def client(admin_api: APIClient) -> APIClient:
+    return admin_api
 
 
 def test_shipped_catalog_shape(client: APIClient) -> None:

@@ -9,7 +9,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from providers.models import ProviderModel
-from tests.factories import ApiKeyFactory, ProviderModelFactory, ProviderNodeFactory
+from tests.factories import ProviderModelFactory, ProviderNodeFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -27,11 +27,8 @@ MODEL_FIELDS = {
 
 
 @pytest.fixture
-def client() -> APIClient:
-    _, plain = ApiKeyFactory.create_with_key(scope="admin")
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
-    return api
+def client(admin_api: APIClient) -> APIClient:
+    return admin_api
 
 
 def test_create_with_defaults(client: APIClient) -> None:

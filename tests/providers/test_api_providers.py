@@ -109,11 +109,8 @@ def closed_url() -> str:
 
 
 @pytest.fixture
-def client() -> APIClient:
-    _, plain = ApiKeyFactory.create_with_key(scope="admin")
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
-    return api
+def client(admin_api: APIClient) -> APIClient:
+    return admin_api
 
 
 def create(client: APIClient, **overrides: Any) -> dict[str, Any]:

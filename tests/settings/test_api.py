@@ -18,11 +18,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def client() -> APIClient:
-    _, plain = ApiKeyFactory.create_with_key(scope="admin")
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
-    return api
+def client(admin_api: APIClient) -> APIClient:
+    return admin_api
 
 
 def put(client: APIClient, url: str, body: Any, **extra: Any) -> Any:
