@@ -46,7 +46,9 @@ async def serve(request: Request, send: Any, call: ChatCall, plan: Plan, snap: S
     if not cache_enabled() or INTERNAL_CALL in request.scope or _bypassed(request):
         return await relay_chat(request, send, call, plan, snap, record)
     cfg = cache_config()
-    lookup = describe(call.client.name, call.payload, plan, non_deterministic=cfg.non_deterministic)
+    lookup = describe(
+        call.client.name, call.payload, plan, non_deterministic=cfg.non_deterministic, thinking=call.thinking
+    )
     if lookup is None:
         return await relay_chat(request, send, call, plan, snap, record)
     memory.follow(snap.version)

@@ -77,8 +77,10 @@ def _normal(value: Any) -> Any:
     return value
 
 
-def _hash(family: str, plan: Plan, body: Any) -> str:
+def _hash(family: str, plan: Plan, body: Any, thinking: Any = None) -> str:
     material = {"v": 1, "f": family, "m": plan.requested, "t": [t.name for t in plan.targets], "b": _normal(body)}
+    if thinking is not None:  # the operator's thinking budget changes what the provider is asked
+        material["k"] = [thinking.mode, thinking.custom_budget, thinking.effort_level]
     return hashlib.sha256(orjson.dumps(material, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -110,16 +112,20 @@ def split_last_user(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
     return body, ""
 
 
-def describe(client: str, payload: dict[str, Any], plan: Plan, *, non_deterministic: bool) -> Lookup | None:
-    """The request's cache identity; None when it must not be cached (not deterministic)."""
+def describe(
+    client: str, payload: dict[str, Any], plan: Plan, *, non_deterministic: bool, thinking: Any = None
+) -> Lookup | None:
+    """The request's cache identity; None when it must not be cached (not deterministic).
+    `thinking`: the thinking-budget setting applied to the request (gateway.options.thinking),
+    part of the identity so that changing it does not serve answers produced under another."""
     if not non_deterministic and not deterministic(payload):
         return None
     family = client  # (the Gemini JSON-array stream's format is named "gemini" too)
     body = {k: v for k, v in payload.items() if k not in _IGNORED}
     try:
-        key = _hash(family, plan, body)
+        key = _hash(family, plan, body, thinking)
         context, prompt = split_last_user(body)
-        scope = _hash(family, plan, context) if prompt.strip() else ""
+        scope = _hash(family, plan, context, thinking) if prompt.strip() else ""
     except (TypeError, orjson.JSONEncodeError):  # not JSON-serializable (cannot come from a parsed body)
         return None
     return Lookup(key=key, scope=scope, prompt=prompt if scope else "", requested=plan.requested)

@@ -87,6 +87,16 @@ def test_semantic_scope_is_the_context_without_the_last_message() -> None:
     assert (a.prompt, b.prompt) == ("Hi", "Hello")
 
 
+def test_thinking_budget_setting_is_part_of_the_identity() -> None:
+    from gateway.options.thinking import ThinkingPolicy
+
+    plain = describe("openai", BODY, PLAN, non_deterministic=False)
+    low = describe("openai", BODY, PLAN, non_deterministic=False, thinking=ThinkingPolicy("custom", 1024, "low"))
+    high = describe("openai", BODY, PLAN, non_deterministic=False, thinking=ThinkingPolicy("custom", 1024, "high"))
+    assert plain and low and high
+    assert len({plain.key, low.key, high.key}) == 3 and len({plain.scope, low.scope, high.scope}) == 3
+
+
 RESPONSE: dict[str, Any] = {
     "id": "chatcmpl-1",
     "object": "chat.completion",
