@@ -1,9 +1,12 @@
 """The usage recorder: one record per /v1 request, written in batches off the request path.
 
 The event loop only appends to a thread-safe queue; a writer thread drains it, writes
-batches with bulk_create and logs one line per request. `flush()` waits until everything
-queued so far is in the database; `stop()` flushes and ends the thread (called on
-graceful shutdown and at interpreter exit).
+batches (multi-row INSERTs, usage.services.records) and logs one line per request. The queue
+is not bounded, so the writer must outpace the event loop: a writer that fell behind takes
+everything already queued (up to CATCH_UP_FACTOR batches) into one transaction and one
+telemetry pass, and catches up instead of holding a growing backlog of records in memory.
+`flush()` waits until everything queued so far is in the database; `stop()` flushes and
+ends the thread (called on graceful shutdown and at interpreter exit).
 
 With the Redis usage stream (gateway.usage_stream) records go to Redis instead, and the
 queue only takes what falls back while Redis is unavailable. `flush()` and `stop()` then
@@ -75,6 +78,8 @@ class _Marker:
 
 
 _STOP = object()
+# A writer that fell behind takes up to this many times RECORDER_BATCH_SIZE records at once.
+CATCH_UP_FACTOR = 10
 
 
 class Recorder:
@@ -84,6 +89,7 @@ class Recorder:
         self._start_lock = threading.Lock()
         self.written = 0
         self.failed = 0
+        self.batches = 0  # transactions written: fewer than records / RECORDER_BATCH_SIZE when catching up
 
     def record(self, record: Record) -> None:
         """Called on the event loop when a request ends (a no-op if already published)."""
@@ -171,8 +177,17 @@ class Recorder:
                     batch.append(item)
                 elif isinstance(item, _Observed):
                     observed.extend(item)
-                if stop or markers or len(batch) + len(observed) >= batch_size:
+                size = len(batch) + len(observed)
+                if stop or markers or size >= batch_size * CATCH_UP_FACTOR:
                     break
+                if size >= batch_size:
+                    # Behind: what is already queued goes into this batch too (one transaction
+                    # and one telemetry pass for all of it), so the writer catches up.
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    continue
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -218,6 +233,7 @@ class Recorder:
             try:
                 usage_record_batch(records=batch)
                 self.written += len(batch)
+                self.batches += 1
                 break
             except Exception:
                 log.exception("Writing %d usage records failed (attempt %d)", len(batch), attempt + 1)

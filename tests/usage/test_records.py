@@ -4,6 +4,7 @@ error text without secrets; the recorder's writer thread goes through it."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -152,3 +153,53 @@ def test_records_are_kept_when_prices_cannot_be_read(monkeypatch: pytest.MonkeyP
     usage_record_batch(records=[Record(request_id="x", endpoint="e", status_code=502, model="gpt-4o", error=error)])
     row = UsageRecord.objects.get()
     assert row.cost_usd == 0 and "sk-proj-0123456789abcdefghij" not in row.error
+
+
+def test_a_batch_longer_than_one_insert_statement_keeps_every_row_and_its_values() -> None:
+    from usage.models import RequestLog
+    from usage.services.records import MAX_ROWS_PER_STATEMENT
+
+    count = 3 * MAX_ROWS_PER_STATEMENT + 37  # full statements, then shorter ones (32 + 4 + 1)
+    records = [
+        Record(
+            request_id=f"m{n}",
+            endpoint="/v1/chat/completions",
+            status_code=200 if n % 7 else 502,
+            provider="openai",
+            model="gpt-4o",
+            prompt_tokens=n,
+            completion_tokens=2 * n,
+            latency_ms=n / 10,
+            body_log={"headers": {"x-n": str(n)}, "requestBody": f"question {n}", "responseBody": f"answer {n}"}
+            if n % 3 == 0
+            else None,
+        )
+        for n in range(count)
+    ]
+    assert usage_record_batch(records=records) == count
+    rows = UsageRecord.objects.values_list("request_id", "prompt_tokens", "completion_tokens", "status_code")
+    assert sorted(rows) == sorted((f"m{n}", n, 2 * n, 200 if n % 7 else 502) for n in range(count))
+    logs = RequestLog.objects.values_list("request_id", "request_headers", "request_body", "response_body")
+    assert sorted(logs) == sorted(
+        (f"m{n}", {"x-n": str(n)}, f"question {n}", f"answer {n}") for n in range(0, count, 3)
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_that_is_behind_writes_what_is_queued_in_bigger_batches(settings: Any) -> None:
+    from gateway.recorder import CATCH_UP_FACTOR
+
+    settings.RECORDER_BATCH_SIZE = 10
+    recorder = Recorder()
+    queued = 10 * CATCH_UP_FACTOR * 2 + 5
+    # Queued before the writer thread starts: the backlog a busy writer finds.
+    for n in range(queued):
+        recorder._queue.put(Record(request_id=f"b{n}", endpoint="/v1/chat/completions", status_code=200))
+    try:
+        recorder.record_locally(Record(request_id="last", endpoint="/v1/chat/completions", status_code=200))
+        assert recorder.flush(10)
+    finally:
+        recorder.stop()
+    assert recorder.written == queued + 1 and recorder.failed == 0
+    assert recorder.batches == 3  # 100 + 100 + 6 records, not 21 batches of 10
+    assert UsageRecord.objects.count() == queued + 1

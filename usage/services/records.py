@@ -112,11 +112,19 @@ def usage_record_batch(*, records: Sequence[Record]) -> int:
     return len(rows)
 
 
+# Rows per multi-row INSERT statement, at most: one statement (one sqlite3_step, one GIL
+# release and re-acquisition, one PostgreSQL round trip) for up to this many rows.
+MAX_ROWS_PER_STATEMENT = 64
+
+
 def _insert(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
-    """One INSERT executed for many rows.
+    """Multi-row INSERT statements (`VALUES (...), (...), ...`) for many rows.
 
     bulk_create costs ~100 µs of CPU per row in SQL compilation (measured); this costs a few,
-    which matters because the writer thread shares the GIL with the event loop.
+    which matters because the writer thread shares the GIL with the event loop. One statement
+    per row (executemany) was the writer's bottleneck under load: each row's step releases
+    the GIL and waits to get it back from the busy event loop, so the writer fell behind and
+    its queue grew without bound (see gateway/recorder.py).
     """
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     ops = connection.ops
@@ -132,11 +140,51 @@ def _insert(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
             converters.append(_same)
     table = ops.quote_name(model._meta.db_table)
     columns = ", ".join(ops.quote_name(f.column or f.attname) for f in fields)
-    sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
+    placeholders = f"({', '.join(['%s'] * len(fields))})"
     attnames = [f.attname for f in fields]
-    params = [[convert(row[name]) for convert, name in zip(converters, attnames, strict=True)] for row in rows]
+    start = 0
     with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+        for size in _statement_sizes(len(rows), _rows_per_statement(len(fields))):
+            chunk = rows[start : start + size]
+            start += size
+            params = [convert(row[name]) for row in chunk for convert, name in zip(converters, attnames, strict=True)]
+            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholders] * size)}", params)
+
+
+def _statement_sizes(rows: int, largest: int) -> list[int]:
+    """Rows per statement: as many of the largest as fit, then the rest in powers of two.
+
+    The driver caches each statement text it prepared, and SQLite keeps the values last bound
+    to a cached statement (copies of the request-log bodies) until it runs again: with only
+    powers of two, a table has at most log2(largest) + 1 statement shapes, which keep fewer
+    than 2 x largest rows' values alive, whatever the batch sizes.
+    """
+    sizes = [largest] * (rows // largest)
+    rest = rows % largest
+    size = largest
+    while rest:
+        size //= 2
+        if rest >= size:
+            sizes.append(size)
+            rest -= size
+    return sizes
+
+
+def _rows_per_statement(columns: int) -> int:
+    """The largest power of two up to MAX_ROWS_PER_STATEMENT whose parameters the database
+    accepts in one statement (SQLite's compiled limit, read from the connection: 999 in old
+    builds, 32766 and more in current ones; PostgreSQL's protocol: 65535)."""
+    if connection.vendor == "sqlite":
+        import sqlite3
+
+        connection.ensure_connection()
+        limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    else:
+        limit = 65535
+    size = MAX_ROWS_PER_STATEMENT
+    while size > 1 and size * columns > limit:
+        size //= 2
+    return size
 
 
 def _same(value: Any) -> Any:
