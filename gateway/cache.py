@@ -25,6 +25,7 @@ from .cache_key import Lookup, describe
 from .cache_redis import RedisTier
 from .cache_store import Entry, PersistentTier, counts, memory, persistent_tier
 from .cache_vectors import pack
+from .capture import Capture
 from .http import INTERNAL_CALL, JSON_HEADERS, Headers, Request
 from .recorder import Record
 from .router import ChatCall, relay_chat
@@ -67,10 +68,11 @@ async def serve(request: Request, send: Any, call: ChatCall, plan: Plan, snap: S
         _count(tier, hit=True)
         return
     _count(tier, hit=False)
-    capture = Capture(send, limit=cfg.max_bytes)
+    capture = Capture(send, limit=cfg.max_bytes, extra_headers=[(b"x-omniroute-cache", b"MISS")])
     await relay_chat(request, capture, call, plan, snap, record)
-    if record.status_code == 200 and capture.complete and not request.disconnected:
-        await _store(call, lookup, vector, capture.body(), record, tier, cfg)
+    sent = capture.body()
+    if record.status_code == 200 and sent is not None and not request.disconnected:
+        await _store(call, lookup, vector, sent, record, tier, cfg)
 
 
 def _count(tier: PersistentTier, *, hit: bool) -> None:
@@ -123,31 +125,6 @@ async def _serve_hit(request: Request, send: Any, call: ChatCall, blob: bytes, r
     await send({"type": "http.response.body", "body": body})
     record.status_code = 200
     return True
-
-
-class Capture:
-    """The relay's `send`: marks the response MISS and keeps its bytes (up to `limit`)."""
-
-    def __init__(self, send: Any, *, limit: int) -> None:
-        self._send = send
-        self._parts: list[bytes] = []
-        self._size = 0
-        self._limit = limit
-        self.complete = False
-
-    async def __call__(self, message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", ()), (b"x-omniroute-cache", b"MISS")]}
-        elif message["type"] == "http.response.body":
-            chunk = message.get("body", b"")
-            self._size += len(chunk)
-            if self._size <= self._limit:
-                self._parts.append(chunk)
-            self.complete = not message.get("more_body", False) and self._size <= self._limit
-        await self._send(message)
-
-    def body(self) -> bytes:
-        return b"".join(self._parts)
 
 
 async def _store(

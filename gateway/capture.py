@@ -64,33 +64,51 @@ class Captured:
 
 
 class Capture:
-    """An ASGI `send` that passes everything on and keeps a copy of the answer."""
+    """An ASGI `send` that passes everything on and keeps a copy of the answer.
 
-    __slots__ = ("chunks", "complete", "headers", "send", "status")
+    Used by idempotency (every byte) and by the response cache (`limit`: an answer bigger
+    than that is passed on but not kept; `extra_headers` go to the client only)."""
 
-    def __init__(self, send: Any) -> None:
+    __slots__ = ("chunks", "complete", "extra_headers", "headers", "limit", "overflowed", "send", "size", "status")
+
+    def __init__(self, send: Any, *, limit: int | None = None, extra_headers: Headers | None = None) -> None:
         self.send = send
         self.status = 0
         self.headers: Headers = []
         self.chunks: list[bytes] = []
         self.complete = False
+        self.limit = limit
+        self.size = 0
+        self.overflowed = False
+        self.extra_headers = extra_headers or []
 
     async def __call__(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         if kind == "http.response.start":
             self.status = message["status"]
-            self.headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() not in _PER_REQUEST_HEADERS]
+            headers = message.get("headers", ())
+            self.headers = [(k, v) for k, v in headers if k.lower() not in _PER_REQUEST_HEADERS]
+            if self.extra_headers:
+                message = {**message, "headers": [*headers, *self.extra_headers]}
         elif kind == "http.response.body":
             body = message.get("body", b"")
-            if body and not message.get(NOT_CAPTURED):
-                self.chunks.append(body)
+            if body and not message.get(NOT_CAPTURED) and not self.overflowed:
+                self.size += len(body)
+                if self.limit is not None and self.size > self.limit:
+                    self.overflowed, self.chunks = True, []
+                else:
+                    self.chunks.append(body)
             if not message.get("more_body", False):
                 self.complete = True
         await self.send(message)
 
+    def body(self) -> bytes | None:
+        """What the client received, when it was sent whole and within the limit."""
+        return b"".join(self.chunks) if self.complete and not self.overflowed else None
+
     def result(self, digest: str) -> Captured | None:
         """The answer when it is worth keeping: a 2xx, sent completely."""
-        if not self.complete or not 200 <= self.status < 300:
+        if not self.complete or self.overflowed or not 200 <= self.status < 300:
             return None
         return Captured(status=self.status, headers=self.headers, chunks=self.chunks, digest=digest)
 
