@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
+from collections.abc import Awaitable, Callable
 from functools import lru_cache
 
 import redis
 import redis.asyncio as aioredis
 from django.conf import settings
 
+log = logging.getLogger(__name__)
 _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
 
 
@@ -36,3 +39,17 @@ async def close_async_redis() -> None:
     client = _async_clients.pop(asyncio.get_running_loop(), None)
     if client is not None:
         await client.aclose()
+
+
+async def share_periodically(interval: float, step: Callable[[], Awaitable[None]], what: str) -> None:
+    """Run `step` every `interval` seconds for ever: the one-second batches in which processes
+    share what they saw (latency samples, sessions). A failed round is skipped, not fatal:
+    the next one carries the data."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await step()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("%s not shared this round: %s", what, exc)

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 
+from .redis_client import share_periodically
 from .sessions import FLUSH_SECONDS, Session, SessionTracker, too_many, window_seconds
 from .snapshot import KeyEntry
 
@@ -73,7 +74,9 @@ class SharedSessionTracker(SessionTracker):
         _, count = self.pending.get(key, (session, 0))
         self.pending[key] = (session, count + 1)
         if self.flusher is None or self.flusher.done():
-            self.flusher = asyncio.get_running_loop().create_task(self._flush_forever(), name="omniroute-sessions")
+            self.flusher = asyncio.get_running_loop().create_task(
+                share_periodically(FLUSH_SECONDS, self.flush, "Sessions"), name="omniroute-sessions"
+            )
 
     async def flush(self) -> None:
         from .redis_client import get_async_redis
@@ -97,16 +100,6 @@ class SharedSessionTracker(SessionTracker):
             pipe.zremrangebyrank(self.prefix + "all", 0, -settings.SESSION_MAX_TRACKED - 1)
             pipe.pexpire(self.prefix + "all", ttl)
             await pipe.execute()
-
-    async def _flush_forever(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_SECONDS)
-            try:
-                await self.flush()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.debug("Sessions not shared this round: %s", exc)
 
     def listing(self) -> list[Session]:
         """Every process's active sessions, as written to Redis (up to FLUSH_SECONDS behind)."""

@@ -28,6 +28,8 @@ from typing import Any
 
 import orjson
 
+from .redis_client import share_periodically
+
 log = logging.getLogger(__name__)
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
@@ -367,7 +369,8 @@ class RedisState(LocalState):
             )
         if self._latency_sync is None or self._latency_sync.done():
             self._latency_sync = asyncio.get_running_loop().create_task(
-                self._sync_latency_forever(), name="omniroute-latency-sync"
+                share_periodically(LATENCY_SYNC_SECONDS, self.sync_latency, "Latency samples"),
+                name="omniroute-latency-sync",
             )
         loaded = self._loaded
         if loaded is not None and not loaded.is_set():
@@ -407,16 +410,6 @@ class RedisState(LocalState):
         for key, shared in zip(keys, results[-len(keys) :], strict=True):
             if shared:
                 self.latency[key] = deque((float(v) for v in shared), maxlen=_LATENCY_WINDOW)
-
-    async def _sync_latency_forever(self) -> None:
-        while True:
-            await asyncio.sleep(LATENCY_SYNC_SECONDS)
-            try:
-                await self.sync_latency()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.debug("Latency samples not shared this round: %s", exc)
 
     async def _load(self) -> None:
         redis = self._redis()
