@@ -253,6 +253,7 @@ def test_management_api(gateway: LiveGateway, fake_provider: FakeProvider, sdk: 
     assert staff.delete("/api/cache?model=openai/gpt-4o").json() == {"ok": True, "cleared": 2, "scope": "model"}
     assert staff.get("/api/cache").json()["semanticCache"]["dbSize"] == 0
     assert ask(sdk).headers["x-omniroute-cache"] == "MISS"
+    gateway.wait_idle()  # stored after the client has it
     assert staff.delete("/api/cache?model=other/model").json()["cleared"] == 0
     assert staff.delete("/api/cache").json() == {"ok": True, "cleared": 1, "scope": "all"}
     assert staff.get("/api/cache").json()["semanticCache"] == {
