@@ -488,6 +488,13 @@ def _stream_relay(call: ChatCall, adapter: ChatAdapter, passthrough: bool, reque
     return TranslatingRelay(adapter.stream_decoder(model=call.target.model_id), encoder)
 
 
+def _note_end(request: Request, out: bytes, markers: tuple[bytes, ...]) -> None:
+    """Once the client format's terminal event goes out, the client has the whole answer: a
+    hang-up from then on (SDKs close right after it) ends nothing and is no 499."""
+    if markers and not request.finished and any(marker in out for marker in markers):
+        request.finished = True
+
+
 async def _relay_stream(
     request: Request,
     send: Any,
@@ -516,12 +523,15 @@ async def _relay_stream(
     request.response_started = True
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     record.status_code = 200
+    markers = call.client.stream_end_markers
     if out:
+        _note_end(request, out, markers)
         await send({"type": "http.response.body", "body": out, "more_body": True})
     try:
         async for chunk in resp.content.iter_any():
             out = relay.feed(chunk)
             if out:
+                _note_end(request, out, markers)
                 await send({"type": "http.response.body", "body": out, "more_body": True})
         tail = relay.finish()
     except (aiohttp.ClientError, TimeoutError, ProviderError) as exc:

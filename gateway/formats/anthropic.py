@@ -533,6 +533,7 @@ class AnthropicStreamEncoder(StreamEncoder):
 
 
 class AnthropicMessagesFormat(ClientFormat):
+    stream_end_markers = (b"event: message_stop",)
     name = "anthropic"
     native_provider_format = "anthropic"
 

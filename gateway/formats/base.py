@@ -59,6 +59,10 @@ class ClientFormat:
     # The provider wire format that speaks this client format natively (bytes pass through).
     native_provider_format: ClassVar[str | None] = None
     stream_content_type: ClassVar[bytes] = b"text/event-stream; charset=utf-8"
+    # Bytes of the stream's terminal event(s): once relayed, the client has the whole answer,
+    # so its hanging up before the gateway saw the provider's end is not a 499. Empty: the
+    # format has no such event (the stream just ends).
+    stream_end_markers: ClassVar[tuple[bytes, ...]] = ()
 
     def to_canonical(self, payload: dict[str, Any]) -> Canonical:
         """Validate the client's body (GatewayError 400 naming the field) and return canonical."""

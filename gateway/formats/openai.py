@@ -61,6 +61,7 @@ class OpenAIStreamEncoder(StreamEncoder):
 
 
 class OpenAIChatFormat(ClientFormat):
+    stream_end_markers = (b"data: [DONE]",)
     name = "openai"
     native_provider_format = "openai"
 

@@ -363,6 +363,7 @@ def _instructions(payload: dict[str, Any]) -> str | None:
 
 
 class ResponsesFormat(ClientFormat):
+    stream_end_markers = (b"event: response.completed", b"event: response.incomplete")
     name = "responses"
     native_provider_format = "responses"
 
