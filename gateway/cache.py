@@ -5,8 +5,9 @@
 is `relay_chat` itself (one settings read). Otherwise the exact key is looked up in the LRU,
 then the persistent tier, then — semantic mode — by embedding similarity within the same
 scope; a hit is rendered in the client's format, as JSON or as a stream. A miss relays through
-a `send` wrapper that adds `X-OmniRoute-Cache: MISS` and keeps the bytes, and a complete
-successful answer is stored in canonical form.
+a `send` wrapper that adds `X-OmniRoute-Cache: MISS` and keeps the bytes; a complete
+successful answer is put in this process's LRU in canonical form just before its last bytes
+go out (so the same request sent after the answer arrived hits), then in the persistent tier.
 """
 
 from __future__ import annotations
@@ -68,11 +69,26 @@ async def serve(request: Request, send: Any, call: ChatCall, plan: Plan, snap: S
         _count(tier, hit=True)
         return
     _count(tier, hit=False)
-    capture = Capture(send, limit=cfg.max_bytes, extra_headers=[(b"x-omniroute-cache", b"MISS")])
+    stored: list[Entry] = []
+
+    def keep(sent: bytes) -> None:  # before the answer's last bytes go out: a request sent after it hits
+        if record.status_code == 200 and not request.disconnected:
+            try:
+                entry = _entry(call, lookup, vector, sent, record, cfg)
+            except Exception as exc:  # never the client's problem
+                log.warning("Response cache: could not read an answer (%s)", exc.__class__.__name__)
+                return
+            if entry is not None:
+                memory.put(entry, max_entries=cfg.max_entries, max_bytes=cfg.max_bytes)
+                stored.append(entry)
+
+    capture = Capture(send, limit=cfg.max_bytes, extra_headers=[(b"x-omniroute-cache", b"MISS")], on_complete=keep)
     await relay_chat(request, capture, call, plan, snap, record)
-    sent = capture.body()
-    if record.status_code == 200 and sent is not None and not request.disconnected:
-        await _store(call, lookup, vector, sent, record, tier, cfg)
+    if stored:
+        try:
+            await tier.put(stored[0], cfg.ttl_seconds)
+        except Exception as exc:
+            log.warning("Response cache: could not store an answer (%s)", exc.__class__.__name__)
 
 
 def _count(tier: PersistentTier, *, hit: bool) -> None:
@@ -127,18 +143,12 @@ async def _serve_hit(request: Request, send: Any, call: ChatCall, blob: bytes, r
     return True
 
 
-async def _store(
-    call: ChatCall,
-    lookup: Lookup,
-    vector: bytes | None,
-    sent: bytes,
-    record: Record,
-    tier: PersistentTier,
-    cfg: CacheConfig,
-) -> None:
+def _entry(
+    call: ChatCall, lookup: Lookup, vector: bytes | None, sent: bytes, record: Record, cfg: CacheConfig
+) -> Entry | None:
     response = read_answer(call.client, sent, stream=call.stream, model=call.target.model_id)
     if response is None:
-        return
+        return None
     if not response.get("usage"):  # e.g. a stream the client took without usage
         response["usage"] = {
             "prompt_tokens": record.prompt_tokens,
@@ -147,12 +157,7 @@ async def _store(
         }
     name = f"{record.provider}/{record.model}"
     blob = orjson.dumps({"response": response, "provider": record.provider, "model": record.model, "name": name})
-    entry = Entry(lookup.key, blob, name, lookup.requested, lookup.scope, vector, time.time() + cfg.ttl_seconds)
-    memory.put(entry, max_entries=cfg.max_entries, max_bytes=cfg.max_bytes)
-    try:
-        await tier.put(entry, cfg.ttl_seconds)
-    except Exception as exc:
-        log.warning("Response cache: could not store an answer (%s)", exc.__class__.__name__)
+    return Entry(lookup.key, blob, name, lookup.requested, lookup.scope, vector, time.time() + cfg.ttl_seconds)
 
 
 async def embed(text: str, cfg: CacheConfig) -> bytes | None:

@@ -9,6 +9,7 @@ stream chunk by chunk, so a streaming client sees a stream.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,11 +68,31 @@ class Capture:
     """An ASGI `send` that passes everything on and keeps a copy of the answer.
 
     Used by idempotency (every byte) and by the response cache (`limit`: an answer bigger
-    than that is passed on but not kept; `extra_headers` go to the client only)."""
+    than that is passed on but not kept; `extra_headers` go to the client only;
+    `on_complete(body)`: called with the whole answer just before its last message goes out,
+    so what it does is done before the client can see the answer end)."""
 
-    __slots__ = ("chunks", "complete", "extra_headers", "headers", "limit", "overflowed", "send", "size", "status")
+    __slots__ = (
+        "chunks",
+        "complete",
+        "extra_headers",
+        "headers",
+        "limit",
+        "on_complete",
+        "overflowed",
+        "send",
+        "size",
+        "status",
+    )
 
-    def __init__(self, send: Any, *, limit: int | None = None, extra_headers: Headers | None = None) -> None:
+    def __init__(
+        self,
+        send: Any,
+        *,
+        limit: int | None = None,
+        extra_headers: Headers | None = None,
+        on_complete: Callable[[bytes], None] | None = None,
+    ) -> None:
         self.send = send
         self.status = 0
         self.headers: Headers = []
@@ -81,6 +102,7 @@ class Capture:
         self.size = 0
         self.overflowed = False
         self.extra_headers = extra_headers or []
+        self.on_complete = on_complete
 
     async def __call__(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -100,6 +122,8 @@ class Capture:
                     self.chunks.append(body)
             if not message.get("more_body", False):
                 self.complete = True
+                if self.on_complete is not None and not self.overflowed:
+                    self.on_complete(b"".join(self.chunks))
         await self.send(message)
 
     def body(self) -> bytes | None:

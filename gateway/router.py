@@ -455,9 +455,9 @@ async def _relay_json(
         body = call.client.render_response(canonical)
     headers = JSON_HEADERS + _gateway_headers(request, call.target)
     request.finished = request.response_started = True
+    record.status_code = 200
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-    record.status_code = 200
 
 
 async def _first_chunk(resp: Any) -> bytes:
