@@ -205,3 +205,17 @@ class IpBan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.address} until {self.until:%Y-%m-%d %H:%M:%S}"
+
+
+class InitialPasswordMark(models.Model):
+    """Which password `manage.py ensure_admin` last gave an operator account from
+    INITIAL_PASSWORD: a SHA-256 of the account's stored password hash at that moment (no
+    password material). While the account still has that hash, a changed INITIAL_PASSWORD is
+    applied; once an operator has changed the password, ensure_admin leaves it alone."""
+
+    username = models.CharField(max_length=150, unique=True)
+    password_digest = models.CharField(max_length=64)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Initial password mark for {self.username}"

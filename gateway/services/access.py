@@ -5,6 +5,7 @@ Snapshot invalidation happens in model signals (gateway/signals.py), not here.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
@@ -17,7 +18,7 @@ from django.http import HttpRequest
 
 from ..api.errors import AuthenticationFailed, InvalidInput, TooManyAttempts
 from ..keys import generate_api_key, hash_api_key, visible_prefix
-from ..models import ApiKey
+from ..models import ApiKey, InitialPasswordMark
 from ..options.netfilter import request_client_ip
 
 # What an operator may set on a key, in the order forms show it.
@@ -130,25 +131,51 @@ def session_logout(*, request: HttpRequest) -> None:
     logout(request)
 
 
-def admin_user_ensure(*, password: str, username: str = "admin") -> Literal["created", "updated", "unchanged"]:
-    """The superuser `username` exists, is active and has `password`. Idempotent."""
+AdminOutcome = Literal["created", "updated", "unchanged", "kept"]
+
+
+def admin_user_ensure(*, password: str, username: str = "admin", reset: bool = False) -> AdminOutcome:
+    """The superuser `username` exists and is active; its password is `password` (from
+    INITIAL_PASSWORD) unless an operator has changed it since ensure_admin last set it.
+
+    "kept": the account's password was changed by someone else (in the admin, or before
+    ensure_admin ever ran on this database) and is left as it is; `reset` sets it anyway.
+    Idempotent.
+    """
     user_model = get_user_model()
     with transaction.atomic():
-        return _admin_user_ensure(user_model, username=username, password=password)
+        return _admin_user_ensure(user_model, username=username, password=password, reset=reset)
 
 
-def _admin_user_ensure(user_model: Any, *, username: str, password: str) -> Literal["created", "updated", "unchanged"]:
-    user, created = user_model.objects.get_or_create(**{user_model.USERNAME_FIELD: username})
+def _password_digest(user: Any) -> str:
+    return hashlib.sha256(user.password.encode()).hexdigest()
+
+
+def _admin_user_ensure(user_model: Any, *, username: str, password: str, reset: bool) -> AdminOutcome:
+    user, created = user_model.objects.select_for_update().get_or_create(**{user_model.USERNAME_FIELD: username})
+    mark = InitialPasswordMark.objects.select_for_update().filter(username=username).first()
     changed = created
     for flag in ("is_staff", "is_superuser", "is_active"):
         if not getattr(user, flag):
             setattr(user, flag, True)
             changed = True
-    if not user.check_password(password):
+    ours = created or reset or (mark is not None and mark.password_digest == _password_digest(user))
+    kept = False
+    if user.check_password(password):
+        pass
+    elif ours:
         user.set_password(password)
         changed = True
+    else:
+        kept = True
     if changed:
         user.save()
+    if not kept:
+        InitialPasswordMark.objects.update_or_create(
+            username=username, defaults={"password_digest": _password_digest(user)}
+        )
     if created:
         return "created"
+    if kept:
+        return "kept"
     return "updated" if changed else "unchanged"

@@ -78,14 +78,44 @@ def test_ensure_admin_creates_then_is_idempotent(settings: Any) -> None:
     assert user.password == stored_hash
 
 
-def test_ensure_admin_updates_password_and_flags(settings: Any) -> None:
-    user = get_user_model().objects.create_user(username="admin", password="old", is_staff=False)
-    settings.INITIAL_PASSWORD = "new-Passw0rd"
+def test_ensure_admin_follows_initial_password_until_an_operator_changes_it(settings: Any) -> None:
+    settings.INITIAL_PASSWORD = "first-Passw0rd"
+    run("ensure_admin")
+    settings.INITIAL_PASSWORD = "second-Passw0rd"  # rotated in the environment: applied
     out, _ = run("ensure_admin")
     assert "updated" in out
+    user = get_user_model().objects.get(username="admin")
+    assert user.check_password("second-Passw0rd")
+
+    user.set_password("operator-Chosen1")  # changed in the admin: a restart must not undo it
+    user.save()
+    out, _ = run("ensure_admin")
+    assert "kept" in out and "--reset" in out
+    user.refresh_from_db()
+    assert user.check_password("operator-Chosen1")
+    out, _ = run("ensure_admin")  # and stays kept on every later run
+    assert "kept" in out
+    assert "operator-Chosen1" not in out and "second-Passw0rd" not in out
+
+    out, _ = run("ensure_admin", "--reset")
+    assert "updated" in out
+    user.refresh_from_db()
+    assert user.check_password("second-Passw0rd")
+    out, _ = run("ensure_admin")
+    assert "unchanged" in out
+
+
+def test_ensure_admin_fixes_flags_of_an_existing_account_but_keeps_its_password(settings: Any) -> None:
+    user = get_user_model().objects.create_user(username="admin", password="old-Passw0rd", is_staff=False)
+    settings.INITIAL_PASSWORD = "new-Passw0rd"
+    out, _ = run("ensure_admin")
+    assert "kept" in out
+    user.refresh_from_db()
+    assert user.check_password("old-Passw0rd")
+    assert user.is_staff and user.is_superuser
+    run("ensure_admin", "--reset")
     user.refresh_from_db()
     assert user.check_password("new-Passw0rd")
-    assert user.is_staff and user.is_superuser
 
 
 def test_ensure_admin_without_password_explains_and_exits_cleanly(settings: Any) -> None:
