@@ -52,7 +52,7 @@ typecheck: install-dev
 	$(VENV)/bin/mypy .
 
 pytest: install-dev
-	$(VENV)/bin/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

@@ -17,7 +17,7 @@ from tests.e2e.test_openai_chat import make_connection, make_key
 from tests.fakes.provider import Behaviour, FakeProvider
 from tests.live_server import GatewayProcess
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("redis-db5")]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 # This helper's scratch Redis database (tests of other features use other numbers).
 REDIS_URL = "redis://127.0.0.1:6379/5"
 

@@ -20,7 +20,7 @@ from tests.routing.helpers import connect, make_key
 
 from .cache_helpers import QUESTION, upstream_chats
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("redis-db4")]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 REDIS_URL = "redis://127.0.0.1:6379/4"
 

@@ -14,7 +14,7 @@ from django.test import override_settings
 from gateway.counters import Check, LocalCounters, RedisCounters
 from gateway.redis_client import get_sync_redis
 
-pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("redis-db1")]
+pytestmark = pytest.mark.django_db
 REDIS_URL = "redis://127.0.0.1:6379/1"
 
 RPM = Check("rpm", "r:7:100", limit=2, seconds_left=30, count=True)

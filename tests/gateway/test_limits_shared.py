@@ -25,7 +25,7 @@ from tests.gateway.test_key_limits import burst, fresh_minute
 from tests.live_server import GatewayProcess
 from usage.models import Budget
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("redis-db1")]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 REDIS_URL = "redis://127.0.0.1:6379/1"
 HI: list[Any] = [{"role": "user", "content": "hi"}]

@@ -9,9 +9,6 @@ import pytest
 
 from gateway.state import CLOSED, HALF_OPEN, OPEN, BreakerPolicy, LocalState, RedisState
 
-# Uses a fixed Redis database (flushed): its tests run on one xdist worker, one at a time.
-pytestmark = pytest.mark.xdist_group("redis-db14")
-
 POLICY = BreakerPolicy(failure_threshold=3, reset_seconds=0.2)
 
 

@@ -23,7 +23,7 @@ from tests.fakes.provider import Behaviour, FakeProvider
 from tests.live_server import GatewayProcess
 from tests.routing.helpers import HI, connect, keys_used, make_key, models_sent
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("redis-db13")]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 

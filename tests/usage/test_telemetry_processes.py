@@ -30,7 +30,7 @@ from tests.usage.prometheus import Family, parse, value
 from usage.models import UsageRecord
 from usage.services import usage_stream_consume
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("redis-db3")]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 REDIS_URL = "redis://127.0.0.1:6379/3"
 MINI = {"provider": "openai", "model": "gpt-4o-mini"}

@@ -25,7 +25,7 @@ from tests.live_server import GatewayProcess, free_port
 from usage.models import RequestLog, UsageRecord
 from usage.services import usage_record_batch, usage_stream_consume
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("redis-db2")]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 REDIS_URL = "redis://127.0.0.1:6379/2"
 HI: Any = [{"role": "user", "content": "x"}]
