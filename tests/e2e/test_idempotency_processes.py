@@ -16,10 +16,11 @@ import redis
 from tests.e2e.test_openai_chat import make_connection, make_key
 from tests.fakes.provider import Behaviour, FakeProvider
 from tests.live_server import GatewayProcess
+from tests.redis_db import flushable_redis_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 # This helper's scratch Redis database (tests of other features use other numbers).
-REDIS_URL = "redis://127.0.0.1:6379/5"
+REDIS_URL = flushable_redis_url()
 
 
 @dataclass

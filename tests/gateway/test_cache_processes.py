@@ -1,4 +1,4 @@
-"""Two real gateway processes sharing the response cache through Redis (db 4, flushed before
+"""Two real gateway processes sharing the response cache through Redis (this worker's database, flushed before
 and after): an answer cached by one is a hit in the other, and a DELETE through one clears
 both — the other drops its in-memory tier when it sees the bumped configuration version.
 
@@ -16,13 +16,14 @@ import redis
 from gateway.models import ApiKey
 from tests.fakes.provider import Behaviour, FakeProvider
 from tests.live_server import GatewayProcess
+from tests.redis_db import flushable_redis_url
 from tests.routing.helpers import connect, make_key
 
 from .cache_helpers import QUESTION, upstream_chats
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-REDIS_URL = "redis://127.0.0.1:6379/4"
+REDIS_URL = flushable_redis_url()
 
 
 @pytest.fixture

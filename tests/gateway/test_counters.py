@@ -1,6 +1,7 @@
-"""The limiter's counter stores, in process and in a real Redis (db 1): atomic check-and-count,
-counters that exist only once seeded, expiry with their window, and the fallback to this
-process's counters when Redis is unreachable."""
+"""The limiter's counter stores, in process and in a real Redis (this xdist worker's
+database, tests/redis_db.py): atomic check-and-count, counters that exist only once seeded,
+expiry with their window, and the fallback to this process's counters when Redis is
+unreachable."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from django.test import override_settings
 
 from gateway.counters import Check, LocalCounters, RedisCounters
 from gateway.redis_client import get_sync_redis
+from tests.redis_db import flushable_redis_url
 
 pytestmark = pytest.mark.django_db
-REDIS_URL = "redis://127.0.0.1:6379/1"
+REDIS_URL = flushable_redis_url()
 
 RPM = Check("rpm", "r:7:100", limit=2, seconds_left=30, count=True)
 BUDGET = Check("budget", "b:7:d2026-11-27", limit=500, seconds_left=3600, seed=True)

@@ -2,8 +2,8 @@
 per minute admits 10 between them (not 20), a budget spent through one process blocks the
 key in the other, and tokens counted in one count in the other.
 
-Runs in both CI configurations: the processes always use the local Redis (db 1), flushed
-before and after.
+Runs in both CI configurations: the processes always use the local Redis (this xdist
+worker's database, tests/redis_db.py), flushed before and after.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ from tests.factories import ApiKeyFactory, PriceOverrideFactory
 from tests.fakes.provider import Behaviour, FakeProvider
 from tests.gateway.test_key_limits import burst, fresh_minute
 from tests.live_server import GatewayProcess
+from tests.redis_db import flushable_redis_url
 from usage.models import Budget
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-REDIS_URL = "redis://127.0.0.1:6379/1"
+REDIS_URL = flushable_redis_url()
 HI: list[Any] = [{"role": "user", "content": "hi"}]
 
 

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from gateway.state import CLOSED, HALF_OPEN, OPEN, BreakerPolicy, LocalState, RedisState
+from tests.redis_db import flushable_redis_url
 
 POLICY = BreakerPolicy(failure_threshold=3, reset_seconds=0.2)
 
@@ -70,8 +71,8 @@ def test_latency_p50() -> None:
 def redis_settings(settings: pytest.FixtureRequest) -> None:
     import redis
 
-    settings.REDIS_URL = "redis://127.0.0.1:6379/14"  # type: ignore[attr-defined]
-    redis.Redis.from_url("redis://127.0.0.1:6379/14").flushdb()
+    settings.REDIS_URL = flushable_redis_url()  # type: ignore[attr-defined]
+    redis.Redis.from_url(flushable_redis_url()).flushdb()
 
 
 async def _until(predicate: object, timeout: float = 2.0) -> None:

@@ -17,6 +17,13 @@ from usage.models import UsageRecord, UsageRollup
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def _own_lock_file(settings: Any, tmp_path: Path) -> None:
+    """run_once locks DATA_DIR/rollup.lock, which the two pytest workers would share (one test
+    holds it on purpose): each test gets a DATA_DIR of its own."""
+    settings.DATA_DIR = tmp_path
+
+
 def test_run_once_rolls_up_unless_another_process_holds_the_lock(settings: Any) -> None:
     settings.ROLLUP_RETENTION_DAYS = 30
     UsageRecordFactory.create(created_at=datetime.now(UTC) - timedelta(hours=3))

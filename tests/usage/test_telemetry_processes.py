@@ -1,5 +1,5 @@
 """Two real gateway processes: /metrics and the live telemetry of either process show the
-sum of both, through Redis (db 3, flushed) or through the per-process files under DATA_DIR;
+sum of both, through Redis (this worker's database, flushed) or through the per-process files under DATA_DIR;
 a process that exits gracefully stops being counted as alive but its counts remain.
 
 Runs in both CI configurations (the Redis case always uses the local Redis)."""
@@ -26,13 +26,14 @@ from gateway.telemetry.sinks import FileSink
 from tests.e2e.test_openai_chat import make_connection, make_key
 from tests.fakes.provider import Behaviour, FakeProvider
 from tests.live_server import GatewayProcess
+from tests.redis_db import flushable_redis_url
 from tests.usage.prometheus import Family, parse, value
 from usage.models import UsageRecord
 from usage.services import usage_stream_consume
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-REDIS_URL = "redis://127.0.0.1:6379/3"
+REDIS_URL = flushable_redis_url()
 MINI = {"provider": "openai", "model": "gpt-4o-mini"}
 HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 
