@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import pairwise
 
 STEPS_PER_DOUBLING = 8
 LOWEST_EXPONENT, HIGHEST_EXPONENT = -6, 20
@@ -22,6 +23,14 @@ BOUNDS: tuple[float, ...] = tuple(
     for i in range(LOWEST_EXPONENT * STEPS_PER_DOUBLING, HIGHEST_EXPONENT * STEPS_PER_DOUBLING + 1)
 )
 SIZE = len(BOUNDS) + 1  # + the overflow bucket
+# What a value in bucket i is taken to be when summing or averaging: the middle of the
+# bucket's bounds (0 is the lower bound of the first one). The overflow bucket has no upper
+# bound; its values count as the largest bound, as in `estimate`.
+MIDPOINTS: tuple[float, ...] = (
+    BOUNDS[0] / 2,
+    *((lower + upper) / 2 for lower, upper in pairwise(BOUNDS)),
+    BOUNDS[-1],
+)
 
 
 def bucket_of(ms: float) -> int:
@@ -45,6 +54,17 @@ def add_into(total: dict[int, int], counts: Mapping[int, int] | Sequence[int]) -
     for index, count in items:
         if count:
             total[index] = total.get(index, 0) + count
+
+
+def estimated_sum(counts: Sequence[int]) -> float:
+    """The sum of the values a dense histogram counts, each taken as its bucket's midpoint.
+
+    Histograms keep no sums (the hourly roll-ups, for one), so a mean is estimated as
+    `estimated_sum / count`. Every value is off by at most half its bucket's width (~4.5 %
+    of it; ~8 µs in the first bucket), so the mean is too, values above the largest bound
+    aside.
+    """
+    return sum(count * MIDPOINTS[index] for index, count in enumerate(counts) if count)
 
 
 def estimate(counts: Mapping[int, int], pct: float) -> float | None:

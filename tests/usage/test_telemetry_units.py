@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
+from itertools import pairwise
 
 import pytest
 
 from gateway.telemetry.exposition import render
-from gateway.telemetry.histogram import BOUNDS, SIZE, add_into, bucket_of, dense, estimate
+from gateway.telemetry.histogram import BOUNDS, MIDPOINTS, SIZE, add_into, bucket_of, dense, estimate, estimated_sum
 from tests.usage.prometheus import parse, value
 from usage.selectors import percentile
 
@@ -52,6 +53,18 @@ def test_estimate_edge_cases() -> None:
     assert estimate({0: 2}, 100) == round(2.0**-6, 3)  # the first bucket starts at 0: linear
     assert estimate({0: 4}, 50) == round(2.0**-7, 3)
     assert estimate({SIZE - 1: 1}, 50) == BOUNDS[-1]  # overflow: its lower bound
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_mean_from_bucket_midpoints_is_within_half_a_bucket(seed: int) -> None:
+    rng = random.Random(seed)
+    values = [rng.lognormvariate(5, 1.2) for _ in range(rng.randint(1, 3000))]
+    estimated = estimated_sum(dense(histogram(values))) / len(values)
+    exact = sum(values) / len(values)
+    assert abs(estimated - exact) <= exact * (BUCKET_RATIO - 1) / 2, (exact, estimated)
+    inner = zip(pairwise(BOUNDS), MIDPOINTS[1:-1], strict=True)
+    assert len(MIDPOINTS) == SIZE and all(lower < mid < upper for (lower, upper), mid in inner)
+    assert (MIDPOINTS[0], MIDPOINTS[-1], estimated_sum([])) == (BOUNDS[0] / 2, BOUNDS[-1], 0)
 
 
 def test_histograms_merge_by_adding_dense_and_sparse() -> None:

@@ -169,13 +169,17 @@ def totals_body(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def history_body(history: UsageHistory) -> dict[str, Any]:
+    """`rolledUpBefore`: where the hourly roll-ups end and the records begin, when roll-ups
+    contributed (null otherwise)."""
     moment = serializers.DateTimeField()
+    rolled_up_before = history.rolled_up_before
     return {
         "totals": totals_body(history.totals),
         "series": [
             {"bucketStart": moment.to_representation(r["bucket_start"]), **totals_body(r)} for r in history.series
         ],
         "breakdown": [{"key": r["key"], "name": r.get("name"), **totals_body(r)} for r in history.breakdown],
+        "rolledUpBefore": None if rolled_up_before is None else moment.to_representation(rolled_up_before),
     }
 
 

@@ -3,21 +3,31 @@
 Everything is aggregated by the database (portable ORM: SQLite and PostgreSQL) over the
 indexed columns (created_at, provider, model, api_key_id, connection_id); nothing reads an
 unbounded set of rows into Python.
+
+The history reaches back past the records' retention through the hourly roll-ups: the whole
+hours of a range before the oldest record come from UsageRollup, the rest from the records
+(see `usage_history`). The two parts are aggregated by the database separately (at most
+MAX_BUCKETS buckets and MAX_BREAKDOWN_ROWS groups each) and merged here. Roll-ups keep no
+latency sum, only a histogram the database cannot add up portably, so their mean latency is
+estimated from the histograms streamed in one pass (accumulated into the buckets and groups
+already found, never held).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from django.db.models import Avg, BigIntegerField, Count, DecimalField, Max, Model, Q, QuerySet, Sum, Value
+from django.db.models import Avg, BigIntegerField, Count, DecimalField, F, Max, Model, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncDay, TruncHour
+from django.utils import timezone
 
 from gateway.api.errors import NotFound
+from gateway.telemetry.histogram import estimated_sum
 
-from ..models import UsageRecord
+from ..models import UsageRecord, UsageRollup
 
 M = TypeVar("M", bound=Model)
 
@@ -25,6 +35,9 @@ BUCKETS = {"hour": TruncHour, "day": TruncDay}
 BUCKET_LENGTH = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 MAX_BUCKETS = 1000
 MAX_BREAKDOWN_ROWS = 1000
+HOUR = timedelta(hours=1)
+# The aggregates that add up across parts; avg_latency_ms is combined weighted by successes.
+_SUMS = ("requests", "errors", "prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens", "cost_usd")
 # groupBy -> the columns grouped by
 GROUPS: dict[str, tuple[str, ...]] = {
     "provider": ("provider",),
@@ -75,22 +88,30 @@ def filtered(qs: QuerySet[M], filters: UsageFilters) -> QuerySet[M]:
     return qs
 
 
-def _aggregates() -> dict[str, Any]:
-    def total(column: str) -> Coalesce:
-        return Coalesce(Sum(column), Value(0), output_field=BigIntegerField())
+def _total(column: str) -> Coalesce:
+    return Coalesce(Sum(column), Value(0), output_field=BigIntegerField())
 
+
+def _cost_total() -> Coalesce:
+    return Coalesce(Sum("cost_usd"), Value(Decimal(0)), output_field=DecimalField(max_digits=20, decimal_places=8))
+
+
+def _aggregates() -> dict[str, Any]:
     return {
         "requests": Count("id"),
         "errors": Count("id", filter=_ERROR),
-        "prompt_tokens": total("prompt_tokens"),
-        "completion_tokens": total("completion_tokens"),
-        "cached_tokens": total("cached_tokens"),
-        "reasoning_tokens": total("reasoning_tokens"),
-        "cost_usd": Coalesce(
-            Sum("cost_usd"), Value(Decimal(0)), output_field=DecimalField(max_digits=20, decimal_places=8)
-        ),
+        "prompt_tokens": _total("prompt_tokens"),
+        "completion_tokens": _total("completion_tokens"),
+        "cached_tokens": _total("cached_tokens"),
+        "reasoning_tokens": _total("reasoning_tokens"),
+        "cost_usd": _cost_total(),
         "avg_latency_ms": Avg("latency_ms", filter=~_ERROR),
     }
+
+
+def _rollup_aggregates() -> dict[str, Any]:
+    """The sums of `_aggregates` over roll-up rows (the mean latency is estimated apart)."""
+    return {name: _total(name) for name in _SUMS if name != "cost_usd"} | {"cost_usd": _cost_total()}
 
 
 @dataclass(frozen=True)
@@ -98,6 +119,8 @@ class UsageHistory:
     totals: dict[str, Any]
     series: list[dict[str, Any]]
     breakdown: list[dict[str, Any]]
+    # Where the roll-ups end and the records begin, when roll-ups contributed; else None.
+    rolled_up_before: datetime | None = None
 
 
 def _group_key(group_by: str, row: dict[str, Any]) -> Any:
@@ -108,13 +131,23 @@ def _group_key(group_by: str, row: dict[str, Any]) -> Any:
     return value if value != "" else None
 
 
-def _breakdown(qs: QuerySet[UsageRecord], group_by: str) -> list[dict[str, Any]]:
-    extra: dict[str, Any] = {"name": Max("api_key_name")} if group_by == "key" else {}
-    rows = (
+def _order(group_by: str, row: dict[str, Any]) -> tuple[Any, ...]:
+    """The breakdown's order: most expensive, then most requests, then by the group's
+    columns (null last, never compared with a value)."""
+    columns = tuple((row[column] is None, row[column]) for column in GROUPS[group_by])
+    return (-row["cost_usd"], -row["requests"], *columns)
+
+
+def _breakdown_rows(qs: QuerySet[Any], group_by: str, aggregates: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(
         qs.values(*GROUPS[group_by])
-        .annotate(**_aggregates(), **extra)
+        .annotate(**aggregates)
         .order_by("-cost_usd", "-requests", *GROUPS[group_by])[:MAX_BREAKDOWN_ROWS]
     )
+
+
+def _named(group_by: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Breakdown rows with their `key` and `name`."""
     result = [{"key": _group_key(group_by, row), **row} for row in rows]
     if group_by == "connection":
         _name_connections(result)
@@ -133,20 +166,186 @@ def _name_connections(items: list[dict[str, Any]]) -> None:
         item["name"] = names.get(item["key"])
 
 
-def usage_history(*, filters: UsageFilters, bucket: str, group_by: str | None) -> UsageHistory:
-    """Totals, a series by `bucket` (in the operator's time zone) and a breakdown by
-    `group_by` (most expensive first) of the records that match `filters`."""
-    qs = usage_records(filters=filters)
-    totals = qs.aggregate(**_aggregates())
-    series = [
-        dict(row)
-        for row in qs.annotate(bucket_start=BUCKETS[bucket]("created_at"))
+def _name_keys(items: list[dict[str, Any]]) -> None:
+    """Roll-ups keep no key name: a key without a recorded one is named as it is now
+    (None once deleted)."""
+    from gateway.selectors import api_key_list
+
+    ids = [item["key"] for item in items if not item.get("name") and item["key"] is not None]
+    names = dict(api_key_list().filter(pk__in=ids).values_list("pk", "name")) if ids else {}
+    for item in items:
+        if item["key"] in names:
+            item["name"] = names[item["key"]]
+        item.setdefault("name", None)
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One source's aggregates: totals, series rows (by bucket_start) and breakdown rows (by
+    the group's columns, unnamed)."""
+
+    totals: dict[str, Any]
+    series: list[dict[str, Any]] = field(default_factory=list)
+    breakdown: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _records_part(qs: QuerySet[UsageRecord], bucket: str, group_by: str | None) -> _Part:
+    series = (
+        qs.annotate(bucket_start=BUCKETS[bucket]("created_at"))
         .values("bucket_start")
         .annotate(**_aggregates())
         .order_by("bucket_start")
+    )
+    extra: dict[str, Any] = {"name": Max("api_key_name")} if group_by == "key" else {}
+    breakdown = _breakdown_rows(qs, group_by, {**_aggregates(), **extra}) if group_by else []
+    return _Part(qs.aggregate(**_aggregates()), [dict(row) for row in series], breakdown)
+
+
+@dataclass
+class _Mean:
+    total: float = 0.0
+    count: int = 0
+
+    def add(self, histogram: list[int]) -> None:
+        self.total += estimated_sum(histogram)
+        self.count += sum(histogram)
+
+    def value(self) -> float | None:
+        return self.total / self.count if self.count else None
+
+
+def _rollups_part(qs: QuerySet[UsageRollup], bucket: str, group_by: str | None) -> _Part | None:
+    """The roll-ups' aggregates, their mean latencies estimated from the histograms; None
+    when no roll-up matches."""
+    totals = qs.aggregate(**_rollup_aggregates())
+    if not totals["requests"]:
+        return None
+    trunc = BUCKETS[bucket]("hour")
+    series = qs.annotate(bucket_start=trunc).values("bucket_start").annotate(**_rollup_aggregates())
+    part = _Part(
+        totals,
+        [dict(row) for row in series.order_by("bucket_start")],
+        _breakdown_rows(qs, group_by, _rollup_aggregates()) if group_by else [],
+    )
+    columns = GROUPS[group_by] if group_by else ()
+    total = _Mean()
+    buckets = {row["bucket_start"]: _Mean() for row in part.series}
+    groups = {tuple(row[c] for c in columns): _Mean() for row in part.breakdown}
+    histograms = (
+        qs.filter(requests__gt=F("errors"))
+        .annotate(bucket_start=trunc)
+        .values_list("bucket_start", "latency_histogram", *columns)
+        .iterator(chunk_size=5000)
+    )
+    for bucket_start, histogram, *group in histograms:
+        for mean in (total, buckets.get(bucket_start), groups.get(tuple(group))):
+            if mean is not None:
+                mean.add(histogram)
+    totals["avg_latency_ms"] = total.value()
+    for row in part.series:
+        row["avg_latency_ms"] = buckets[row["bucket_start"]].value()
+    for row in part.breakdown:
+        row["avg_latency_ms"] = groups[tuple(row[c] for c in columns)].value()
+    return part
+
+
+def _combined(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """Two aggregate rows as one: sums add up; the mean latencies weigh by the successful
+    requests (requests - errors) behind each."""
+    weighted = [
+        (row["avg_latency_ms"], row["requests"] - row["errors"])
+        for row in (first, second)
+        if row["avg_latency_ms"] is not None
     ]
-    breakdown = _breakdown(qs, group_by) if group_by else []
-    return UsageHistory(totals=totals, series=series, breakdown=breakdown)
+    successes = sum(count for _, count in weighted)
+    mean = sum(value * count for value, count in weighted) / successes if successes else None
+    return {**second, **first, **{name: first[name] + second[name] for name in _SUMS}, "avg_latency_ms": mean}
+
+
+def _merged_rows(
+    rows: list[dict[str, Any]], more: list[dict[str, Any]], columns: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """`rows` and `more` with the rows of equal `columns` combined (unordered)."""
+    by_key = {tuple(row[c] for c in columns): row for row in rows}
+    for row in more:
+        key = tuple(row[c] for c in columns)
+        by_key[key] = _combined(by_key[key], row) if key in by_key else row
+    return list(by_key.values())
+
+
+def _hour_ceil(moment: datetime) -> datetime:
+    floor = _hour_floor(moment)
+    return floor if floor == moment else floor + HOUR
+
+
+def _hour_floor(moment: datetime) -> datetime:
+    """The start of the UTC hour of `moment` (the hours roll-ups are kept by)."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _records_start(end: datetime | None) -> datetime:
+    """Where the records begin: the hour of the oldest one (or of `end` when there is none),
+    at most `end`. Before it, only roll-ups are left."""
+    oldest = UsageRecord.objects.order_by("created_at").values_list("created_at", flat=True).first()
+    cutoff = _hour_floor(oldest or end or timezone.now())
+    return min(cutoff, end) if end is not None else cutoff
+
+
+def _rollups_before(filters: UsageFilters, cutoff: datetime) -> QuerySet[UsageRollup] | None:
+    """The roll-ups of the range's whole hours that end by `cutoff` and match `filters`;
+    None when the range has no such hour or a filter roll-ups do not keep (the status)."""
+    last = cutoff - HOUR
+    first = _hour_ceil(filters.start) if filters.start is not None else None
+    if filters.status is not None or (first is not None and first > last):
+        return None
+    qs = UsageRollup.objects.order_by().filter(hour__lte=last)
+    if first is not None:
+        qs = qs.filter(hour__gte=first)
+    columns = {
+        "provider": filters.provider,
+        "model": filters.model,
+        "api_key_id": filters.key_id,
+        "connection_id": filters.connection_id,
+    }
+    return qs.filter(**{column: value for column, value in columns.items() if value is not None})
+
+
+def usage_history(*, filters: UsageFilters, bucket: str, group_by: str | None) -> UsageHistory:
+    """Totals, a series by `bucket` (in the operator's time zone) and a breakdown by
+    `group_by` (most expensive first) of the usage that matches `filters`.
+
+    Two sources, so that the history outlives the records' retention: the hourly roll-ups
+    for the range's whole (UTC) hours before `_records_start` (the records of those hours are
+    gone), the records from there on. An hour is never taken from both. A status filter
+    (not kept by roll-ups) reads the records only.
+    """
+    cutoff = _records_start(filters.end)
+    rollups = _rollups_before(filters, cutoff)
+    if rollups is None:
+        return _history(_records_part(usage_records(filters=filters), bucket, group_by), group_by)
+    start = max(filters.start, cutoff) if filters.start is not None else cutoff
+    records = _records_part(usage_records(filters=replace(filters, start=start)), bucket, group_by)
+    rolled = _rollups_part(rollups, bucket, group_by)
+    if rolled is None:
+        return _history(records, group_by)
+    series = _merged_rows(records.series, rolled.series, ("bucket_start",))
+    breakdown: list[dict[str, Any]] = []
+    if group_by:
+        merged = _merged_rows(records.breakdown, rolled.breakdown, GROUPS[group_by])
+        breakdown = _named(group_by, sorted(merged, key=lambda row: _order(group_by, row))[:MAX_BREAKDOWN_ROWS])
+        if group_by == "key":
+            _name_keys(breakdown)
+    return UsageHistory(
+        totals=_combined(records.totals, rolled.totals),
+        series=sorted(series, key=lambda row: row["bucket_start"]),
+        breakdown=breakdown,
+        rolled_up_before=cutoff,
+    )
+
+
+def _history(part: _Part, group_by: str | None) -> UsageHistory:
+    breakdown = _named(group_by, part.breakdown) if group_by else []
+    return UsageHistory(totals=part.totals, series=part.series, breakdown=breakdown)
 
 
 def usage_log_page(
@@ -167,11 +366,15 @@ def page(qs: QuerySet[M], *, limit: int, before_id: int | None) -> tuple[list[M]
 
 def usage_connection_history(*, connection_id: int, start: datetime, end: datetime) -> UsageHistory:
     """One connection's totals and hourly series; NotFound when the connection neither exists
-    nor has any record."""
+    nor has any usage (records or roll-ups)."""
     from providers.selectors import connection_list
 
     filters = UsageFilters(start=start, end=end, connection_id=connection_id)
     exists = connection_list().filter(pk=connection_id).exists()
-    if not exists and not UsageRecord.objects.filter(connection_id=connection_id).exists():
+    if not (
+        exists
+        or UsageRecord.objects.filter(connection_id=connection_id).exists()
+        or UsageRollup.objects.filter(connection_id=connection_id).exists()
+    ):
         raise NotFound(f"Connection {connection_id} not found and has no usage")
     return usage_history(filters=filters, bucket="hour", group_by=None)
