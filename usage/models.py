@@ -183,7 +183,11 @@ class UsageRollup(models.Model):
     roll-up (usage.services.rollups), which recomputes whole hours so re-running never
     double counts. Kept longer than the raw records (ROLLUP_RETENTION_DAYS).
 
-    The histograms count successful requests (status < 400) in the fixed log-spaced buckets
+    `errors` counts statuses >= 400 and unset ones (< 100), as the usage history does; the
+    other requests are the successful ones, whose latencies `latency_ms_sum` adds up (the
+    history's exact mean latency).
+
+    The histograms count successful requests in the fixed log-spaced buckets
     of gateway.telemetry.histogram (index i counts values <= BOUNDS[i] ms; trailing empty
     buckets are omitted), so percentiles can be estimated from any merge of rows.
     """
@@ -203,6 +207,11 @@ class UsageRollup(models.Model):
     cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
     latency_histogram = models.JSONField(default=list, blank=True)
     ttft_histogram = models.JSONField(default=list, blank=True)
+    latency_ms_sum = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Sum of the successful requests' latency in ms (empty: rolled up before it was kept)",
+    )
 
     class Meta:
         ordering = ["-hour", "provider", "model"]

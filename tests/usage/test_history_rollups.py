@@ -97,8 +97,7 @@ def test_history_outlives_the_records_retention(operator: APIClient) -> None:
     for group in GROUPS:
         assert counted(after[group]) == counted(before[group]), group
         assert after[group]["rolledUpBefore"] == iso(oldest_kept)
-    latency = after["provider"]["totals"]["avgLatencyMs"]
-    assert latency != 200.0 and abs(latency - 200.0) <= 0.045 * 200.0  # estimated: bucket midpoints
+    assert after["provider"]["totals"]["avgLatencyMs"] == 200.0  # roll-ups keep the latency sum
     names = [(row["key"], row["name"]) for row in after["key"]["breakdown"]]
     # Recorded name when records are left, else the key's current name; null once deleted.
     assert names == [(batch_id, None), (web.pk, "web"), (renamed.pk, "new-name")]
@@ -186,24 +185,42 @@ def test_a_status_filter_reads_the_records_only() -> None:
     assert errors.totals["errors"] == 1 and errors.rolled_up_before is None
 
 
-def test_rolled_up_latency_is_an_estimate_weighted_by_successes(operator: APIClient) -> None:
+def test_rolled_up_latency_is_exact_and_weighted_by_successes(operator: APIClient) -> None:
     for latency in (285.0, 295.0, 300.0):
         UsageRecordFactory.create(created_at=at(1, 10), latency_ms=latency)
     UsageRecordFactory.create(created_at=at(1, 20), latency_ms=9000.0, status_code=429)  # not a success
+    UsageRecordFactory.create(created_at=at(1, 30), latency_ms=7000.0, status_code=0)  # no status: not one either
     UsageRecordFactory.create(created_at=at(20), latency_ms=1000.0)
     usage_rollup(now=at(22))
     purge_before(at(19))
+
+    rolled = history(operator, **{"from": iso(at(0)), "to": iso(at(19))})
+    assert (rolled["totals"]["requests"], rolled["totals"]["errors"]) == (5, 2)
+    assert rolled["totals"]["avgLatencyMs"] == 293.333
+    both = history(operator, **{"from": iso(at(0)), "to": iso(at(23))})
+    # 3 successes from the roll-up, 1 from the records; the errors weigh nothing.
+    assert both["totals"]["avgLatencyMs"] == 470.0  # (285 + 295 + 300 + 1000) / 4
+    assert [row["avgLatencyMs"] for row in both["series"]] == [293.333, 1000.0]
+
+
+def test_rollups_without_a_latency_sum_are_estimated_from_their_histograms(operator: APIClient) -> None:
+    """Roll-ups made before the latency sum was kept: their mean is estimated from bucket midpoints."""
+    for latency in (285.0, 295.0, 300.0):
+        UsageRecordFactory.create(created_at=at(1, 10), latency_ms=latency)
+    UsageRecordFactory.create(created_at=at(2, 10), latency_ms=100.0)
+    UsageRecordFactory.create(created_at=at(20), latency_ms=1000.0)
+    usage_rollup(now=at(22))
+    purge_before(at(19))
+    UsageRollup.objects.filter(hour=at(1)).update(latency_ms_sum=None)
     index = bucket_of(300.0)
     assert bucket_of(285.0) == index  # one bucket: the estimate is its midpoint
 
     rolled = history(operator, **{"from": iso(at(0)), "to": iso(at(19))})
-    estimate = rolled["totals"]["avgLatencyMs"]
-    assert BOUNDS[index - 1] < estimate <= BOUNDS[index]
-    assert estimate == round(MIDPOINTS[index], 3)
+    assert [row["avgLatencyMs"] for row in rolled["series"]] == [round(MIDPOINTS[index], 3), 100.0]
+    assert BOUNDS[index - 1] < rolled["series"][0]["avgLatencyMs"] <= BOUNDS[index]
     both = history(operator, **{"from": iso(at(0)), "to": iso(at(23))})
-    # 3 successes from the roll-up, 1 from the records; the 429 weighs nothing.
-    assert both["totals"]["avgLatencyMs"] == round((3 * MIDPOINTS[index] + 1000.0) / 4, 3)
-    assert [row["avgLatencyMs"] for row in both["series"]] == [round(MIDPOINTS[index], 3), 1000.0]
+    # 3 estimated and 1 exact from the roll-ups, 1 from the records.
+    assert both["totals"]["avgLatencyMs"] == round((3 * MIDPOINTS[index] + 100.0 + 1000.0) / 5, 3)
 
 
 def test_rolled_up_days_in_the_operators_time_zone(operator: APIClient, settings: Any) -> None:

@@ -7,10 +7,11 @@ unbounded set of rows into Python.
 The history reaches back past the records' retention through the hourly roll-ups: the whole
 hours of a range before the oldest record come from UsageRollup, the rest from the records
 (see `usage_history`). The two parts are aggregated by the database separately (at most
-MAX_BUCKETS buckets and MAX_BREAKDOWN_ROWS groups each) and merged here. Roll-ups keep no
-latency sum, only a histogram the database cannot add up portably, so their mean latency is
-estimated from the histograms streamed in one pass (accumulated into the buckets and groups
-already found, never held).
+MAX_BUCKETS buckets and MAX_BREAKDOWN_ROWS groups each) and merged here. Roll-ups keep the
+sum of their successful requests' latencies, so the mean latency stays exact; rows rolled
+up before that sum was kept have only a histogram (which the database cannot add up
+portably): theirs are estimated from the histograms streamed in one pass (accumulated into
+the buckets and groups already found, never held).
 """
 
 from __future__ import annotations
@@ -20,7 +21,20 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from django.db.models import Avg, BigIntegerField, Count, DecimalField, F, Max, Model, Q, QuerySet, Sum, Value
+from django.db.models import (
+    Avg,
+    BigIntegerField,
+    Count,
+    DecimalField,
+    F,
+    FloatField,
+    Max,
+    Model,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce, TruncDay, TruncHour
 from django.utils import timezone
 
@@ -110,8 +124,18 @@ def _aggregates() -> dict[str, Any]:
 
 
 def _rollup_aggregates() -> dict[str, Any]:
-    """The sums of `_aggregates` over roll-up rows (the mean latency is estimated apart)."""
-    return {name: _total(name) for name in _SUMS if name != "cost_usd"} | {"cost_usd": _cost_total()}
+    """The sums of `_aggregates` over roll-up rows, plus what their mean latency is made of:
+    the latency sums and success counts of the rows that keep a sum (`_latency_*`); rows
+    rolled up before sums were kept are estimated apart from their histograms."""
+    kept = Q(latency_ms_sum__isnull=False)
+    # First: the names of the sums below shadow the columns for the expressions after them.
+    latency = {
+        "_latency_sum": Coalesce(Sum("latency_ms_sum"), Value(0.0), output_field=FloatField()),
+        "_latency_count": Coalesce(
+            Sum(F("requests") - F("errors"), filter=kept), Value(0), output_field=BigIntegerField()
+        ),
+    }
+    return latency | {name: _total(name) for name in _SUMS if name != "cost_usd"} | {"cost_usd": _cost_total()}
 
 
 @dataclass(frozen=True)
@@ -206,6 +230,11 @@ class _Mean:
     total: float = 0.0
     count: int = 0
 
+    @classmethod
+    def kept(cls, row: dict[str, Any]) -> _Mean:
+        """From the exact sums of an aggregate row (`_rollup_aggregates`)."""
+        return cls(float(row.pop("_latency_sum")), int(row.pop("_latency_count")))
+
     def add(self, histogram: list[int]) -> None:
         self.total += estimated_sum(histogram)
         self.count += sum(histogram)
@@ -215,8 +244,9 @@ class _Mean:
 
 
 def _rollups_part(qs: QuerySet[UsageRollup], bucket: str, group_by: str | None) -> _Part | None:
-    """The roll-ups' aggregates, their mean latencies estimated from the histograms; None
-    when no roll-up matches."""
+    """The roll-ups' aggregates with their mean latencies (exact from the kept sums; for rows
+    rolled up before sums were kept, estimated from their histograms); None when no roll-up
+    matches."""
     totals = qs.aggregate(**_rollup_aggregates())
     if not totals["requests"]:
         return None
@@ -228,11 +258,11 @@ def _rollups_part(qs: QuerySet[UsageRollup], bucket: str, group_by: str | None) 
         _breakdown_rows(qs, group_by, _rollup_aggregates()) if group_by else [],
     )
     columns = GROUPS[group_by] if group_by else ()
-    total = _Mean()
-    buckets = {row["bucket_start"]: _Mean() for row in part.series}
-    groups = {tuple(row[c] for c in columns): _Mean() for row in part.breakdown}
+    total = _Mean.kept(totals)
+    buckets = {row["bucket_start"]: _Mean.kept(row) for row in part.series}
+    groups = {tuple(row[c] for c in columns): _Mean.kept(row) for row in part.breakdown}
     histograms = (
-        qs.filter(requests__gt=F("errors"))
+        qs.filter(requests__gt=F("errors"), latency_ms_sum__isnull=True)
         .annotate(bucket_start=trunc)
         .values_list("bucket_start", "latency_histogram", *columns)
         .iterator(chunk_size=5000)

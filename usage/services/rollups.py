@@ -54,6 +54,7 @@ class _Group:
     errors: int = 0
     tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_TOKENS, 0))
     cost: Decimal = Decimal(0)
+    latency_sum: float = 0.0
     latency: dict[int, int] = field(default_factory=dict)
     ttft: dict[int, int] = field(default_factory=dict)
 
@@ -73,9 +74,10 @@ def _groups(start: datetime) -> dict[tuple[str, str, int | None, int | None], _G
         for name in _TOKENS:
             group.tokens[name] += values[name]
         group.cost += values["cost_usd"] or 0
-        if values["status_code"] >= 400:
+        if not 100 <= values["status_code"] < 400:  # an error, or a request that got no status
             group.errors += 1
             continue
+        group.latency_sum += values["latency_ms"]
         index = bucket_of(values["latency_ms"])
         group.latency[index] = group.latency.get(index, 0) + 1
         if values["stream"] and values["ttfb_ms"] is not None:
@@ -103,6 +105,7 @@ def usage_rollup_hour(*, start: datetime) -> int:
                 errors=g.errors,
                 cost_usd=g.cost,
                 latency_histogram=dense(g.latency),
+                latency_ms_sum=round(g.latency_sum, 3),
                 ttft_histogram=dense(g.ttft),
                 **g.tokens,
             )
