@@ -338,6 +338,14 @@ def render(results: dict[str, Any]) -> str:
         row(f"non-stream c={c}  p50 ms", lambda s, c=c: _fmt(_get(s, "json", c, "latency_ms", "p50"), 2))
         row(f"non-stream c={c}  p99 ms", lambda s, c=c: _fmt(_get(s, "json", c, "latency_ms", "p99"), 2))
         row(f"non-stream c={c}  errors", lambda s, c=c: _fmt(_get(s, "json", c, "error_count"), 0))
+        row(
+            f"non-stream c={c}  server p50/p99 <= ms",
+            lambda s, c=c: _server_bounds(_get(s, "json", c, "server")),
+        )
+        row(
+            f"non-stream c={c}  server overhead ms",
+            lambda s, c=c: _fmt(_get(s, "json", c, "server", "overhead_mean_ms"), 3),
+        )
     for kind in ("ttfb", "total"):
         for pct in ("p50", "p99"):
             row(f"stream {kind} {pct} ms", lambda s, k=kind, p=pct: _fmt(_get(s, "stream", f"{k}_ms", p), 2))
@@ -471,6 +479,14 @@ def render(results: dict[str, Any]) -> str:
 
 def _pct(value: float | None) -> float | None:
     return None if value is None else value * 100
+
+
+def _server_bounds(server: dict[str, Any] | None) -> str:
+    """The gateway's own p50/p99 bucket bounds (its /metrics histogram), e.g. "10 / 50"."""
+    if not server or server.get("duration_p50_le_ms") is None:
+        return "-"
+    p99 = server.get("duration_p99_le_ms")
+    return f"{server['duration_p50_le_ms']:g} / {'>max' if p99 is None else format(p99, 'g')}"
 
 
 def _stream_counts(system: dict[str, Any]) -> str:

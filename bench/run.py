@@ -29,7 +29,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the `bench` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import loadgen, report
+from bench import loadgen, report, server_metrics
 from bench.procs import OtherLoad, Processes, log, workers_rss_mb
 from bench.targets import (
     BENCH_DIR,
@@ -114,6 +114,7 @@ class Bench:
             log(f"{endpoint.name}: non-stream chat, c={c}, warm-up {self.args.warmup:g} s + {self.args.duration:g} s")
             if self.args.warmup > 0:
                 self.wrk(endpoint, c, self.args.warmup)
+            before = self.metrics(endpoint)
             result = self.wrk(endpoint, c, self.args.duration)
             runs[str(c)] = result.to_json()
             errors = f", {result.error_count} errors {result.errors}" if result.error_count else ""
@@ -121,6 +122,26 @@ class Bench:
                 f"{endpoint.name}: c={c}: {result.rps:,.0f} req/s, "
                 f"p50 {result.latency_ms['p50']:.2f} ms, p99 {result.latency_ms['p99']:.2f} ms{errors}"
             )
+            if before is not None:
+                after = self.metrics(endpoint, settle=True)
+                if after is not None:
+                    server = runs[str(c)]["server"] = server_metrics.summary(before, after)
+                    log(
+                        f"{endpoint.name}: c={c}: server side (/metrics): {server['requests']:,.0f} requests, "
+                        f"mean {server['duration_mean_ms']} ms, p50 <= {server['duration_p50_le_ms']} ms, "
+                        f"p99 <= {server['duration_p99_le_ms']} ms, overhead mean {server['overhead_mean_ms']} ms"
+                    )
+
+    def metrics(self, endpoint: Endpoint, *, settle: bool = False) -> str | None:
+        """The gateway's /metrics text (None for other systems, or when it cannot be read)."""
+        if not endpoint.admin_key:
+            return None
+        try:
+            read = server_metrics.settled_scrape if settle else server_metrics.scrape
+            return read(endpoint.base_url, endpoint.admin_key)
+        except OSError as exc:
+            log(f"{endpoint.name}: /metrics unreadable ({exc}); no server-side numbers for this run")
+            return None
 
     def stream(self, key: str, endpoint: Endpoint) -> None:
         quick = self.args.quick

@@ -56,6 +56,7 @@ class Endpoint:
     model: str
     api_key: str | None
     service: Service
+    admin_key: str | None = None  # the gateway's: lets the bench read its /metrics
 
     @property
     def chat_url(self) -> str:
@@ -240,7 +241,7 @@ class Gateway:
         service.wait_http(base + "/v1/models", timeout=60)
         if workers > 1:
             _wait_for_workers(service, workers)
-        return Endpoint(name, base, f"openai/{UPSTREAM_MODEL}", self.api_key or None, service)
+        return Endpoint(name, base, f"openai/{UPSTREAM_MODEL}", self.api_key or None, service, self.admin_key)
 
     def configure(self, gateway: Endpoint, upstream: Endpoint) -> None:
         log(f"{self.label}: provider connection and API key through the management API")
