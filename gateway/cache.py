@@ -4,10 +4,12 @@
 (`X-OmniRoute-No-Cache: true`), the call is internal or the request is not deterministic, it
 is `relay_chat` itself (one settings read). Otherwise the exact key is looked up in the LRU,
 then the persistent tier, then — semantic mode — by embedding similarity within the same
-scope; a hit is rendered in the client's format, as JSON or as a stream. A miss relays through
-a `send` wrapper that adds `X-OmniRoute-Cache: MISS` and keeps the bytes; a complete
-successful answer is put in this process's LRU in canonical form just before its last bytes
-go out (so the same request sent after the answer arrived hits), then in the persistent tier.
+scope; a hit is rendered in the client's format, as JSON or as a stream. A non-stream miss
+whose key is already being answered in this process waits for that answer and is served
+it. A miss relays through a `send` wrapper that adds `X-OmniRoute-Cache: MISS` and keeps
+the bytes; a complete successful answer is put in this process's LRU in canonical form
+just before its last bytes go out (so the same request sent after the answer arrived
+hits), then in the persistent tier.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ log = logging.getLogger(__name__)
 EMBED_TIMEOUT = 15.0
 EMBED_MAX_CHARS = 8000
 _STREAM_HEADERS: Headers = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+# Misses being answered in this process, by (event loop, cache key): identical non-stream
+# requests that arrive meanwhile wait for the answer and are served it as a hit (one
+# upstream call). A stream does not wait: its client would see no byte until the end.
+_pending: dict[tuple[int, str], asyncio.Future[None]] = {}
 
 
 def _bypassed(request: Request) -> bool:
@@ -65,10 +71,44 @@ async def serve(request: Request, send: Any, call: ChatCall, plan: Plan, snap: S
     except Exception as exc:  # a cache that cannot answer is a miss, never an error
         log.warning("Response cache lookup failed: %s", exc.__class__.__name__)
         blob = None
+    pending = (id(asyncio.get_running_loop()), lookup.key)
+    if blob is None and not call.stream and (leader := _pending.get(pending)) is not None:
+        # The same request is being answered for another client of this process: wait for
+        # that answer (stored, or failed) instead of paying for a second one.
+        await asyncio.shield(leader)
+        entry = memory.get(lookup.key)
+        blob = entry.blob if entry is not None else None
     if blob is not None and await _serve_hit(request, send, call, blob, record):
         _count(tier, hit=True)
         return
     _count(tier, hit=False)
+    if pending in _pending:  # a stream, or the answer waited for was not stored: on its own
+        return await _relay_and_store(request, send, call, plan, snap, record, lookup, vector, tier, cfg, None)
+    done = _pending[pending] = asyncio.get_running_loop().create_future()
+    try:
+        await _relay_and_store(request, send, call, plan, snap, record, lookup, vector, tier, cfg, done)
+    finally:
+        del _pending[pending]
+        if not done.done():
+            done.set_result(None)
+
+
+async def _relay_and_store(
+    request: Request,
+    send: Any,
+    call: ChatCall,
+    plan: Plan,
+    snap: Snapshot,
+    record: Record,
+    lookup: Lookup,
+    vector: bytes | None,
+    tier: PersistentTier,
+    cfg: CacheConfig,
+    done: asyncio.Future[None] | None,
+) -> None:
+    """Relay a miss; a complete answer goes into the LRU just before its last bytes are sent
+    (then `done` is set: identical requests waiting for it are served it), then into the
+    persistent tier."""
     stored: list[Entry] = []
 
     def keep(sent: bytes) -> None:  # before the answer's last bytes go out: a request sent after it hits
@@ -81,6 +121,8 @@ async def serve(request: Request, send: Any, call: ChatCall, plan: Plan, snap: S
             if entry is not None:
                 memory.put(entry, max_entries=cfg.max_entries, max_bytes=cfg.max_bytes)
                 stored.append(entry)
+                if done is not None and not done.done():
+                    done.set_result(None)
 
     capture = Capture(send, limit=cfg.max_bytes, extra_headers=[(b"x-omniroute-cache", b"MISS")], on_complete=keep)
     await relay_chat(request, capture, call, plan, snap, record)

@@ -4,6 +4,7 @@ provider counting the upstream calls (docs/API.md §11)."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anthropic
@@ -328,3 +329,52 @@ def test_expired_rows_are_purged_and_listed_in_the_admin(staff: Any) -> None:
 
     assert cache_purge_expired() == 1
     assert list(CacheEntry.objects.values_list("key", flat=True)) == ["b" * 64]
+
+
+def test_identical_requests_in_flight_share_one_upstream_call(fake_provider: FakeProvider, sdk: Any) -> None:
+    fake_provider.reset()
+    fake_provider.behave(Behaviour(reply="Paris.", prompt_tokens=12, completion_tokens=2, delay=0.6))
+    with ThreadPoolExecutor(5) as pool:
+        first = pool.submit(ask, sdk)
+        time.sleep(0.2)  # the first is upstream now; the others arrive while it is
+        rest = [pool.submit(ask, sdk) for _ in range(4)]
+        answers = [first.result(), *(r.result() for r in rest)]
+
+    assert [a.headers["x-omniroute-cache"] for a in answers] == ["MISS", "HIT", "HIT", "HIT", "HIT"]
+    assert {a.parse().choices[0].message.content for a in answers} == {"Paris."}
+    assert upstream_chats(fake_provider) == 1
+
+
+def test_a_stream_does_not_wait_for_an_identical_request_in_flight(fake_provider: FakeProvider, sdk: Any) -> None:
+    fake_provider.reset()
+    fake_provider.behave(Behaviour(reply="Paris.", prompt_tokens=12, completion_tokens=2, delay=0.6))
+
+    def streamed() -> str:
+        chunks = sdk.chat.completions.create(model=MODEL, messages=QUESTION, temperature=0, stream=True)
+        return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(ask, sdk)
+        time.sleep(0.2)
+        stream = pool.submit(streamed)
+        assert stream.result() == "Paris." and first.result().headers["x-omniroute-cache"] == "MISS"
+    assert upstream_chats(fake_provider) == 2  # its client gets bytes as they come, not after the first
+
+
+def test_requests_waiting_for_a_failed_answer_are_answered_on_their_own(fake_provider: FakeProvider, sdk: Any) -> None:
+    fake_provider.reset()
+    fake_provider.behave(Behaviour(status=400, error_message="bad request here", delay=0.6), times=1)
+    fake_provider.behave(Behaviour(reply="Paris.", prompt_tokens=12, completion_tokens=2))
+
+    def status(_: int) -> int:
+        try:
+            return int(ask(sdk).status_code)
+        except openai.APIStatusError as exc:
+            return exc.status_code
+
+    with ThreadPoolExecutor(3) as pool:
+        first = pool.submit(status, 0)
+        time.sleep(0.2)
+        rest = list(pool.map(status, range(2)))
+    assert [first.result(), *rest] == [400, 200, 200]
+    assert upstream_chats(fake_provider) == 3
