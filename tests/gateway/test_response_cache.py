@@ -331,12 +331,19 @@ def test_expired_rows_are_purged_and_listed_in_the_admin(staff: Any) -> None:
     assert list(CacheEntry.objects.values_list("key", flat=True)) == ["b" * 64]
 
 
+def upstream_reached(fake: FakeProvider, calls: int = 1) -> None:
+    deadline = time.monotonic() + 10
+    while upstream_chats(fake) < calls:
+        assert time.monotonic() < deadline, "the first request never reached the provider"
+        time.sleep(0.01)
+
+
 def test_identical_requests_in_flight_share_one_upstream_call(fake_provider: FakeProvider, sdk: Any) -> None:
     fake_provider.reset()
-    fake_provider.behave(Behaviour(reply="Paris.", prompt_tokens=12, completion_tokens=2, delay=0.6))
+    fake_provider.behave(Behaviour(reply="Paris.", prompt_tokens=12, completion_tokens=2, delay=1.0))
     with ThreadPoolExecutor(5) as pool:
         first = pool.submit(ask, sdk)
-        time.sleep(0.2)  # the first is upstream now; the others arrive while it is
+        upstream_reached(fake_provider)  # the others arrive while the first is upstream
         rest = [pool.submit(ask, sdk) for _ in range(4)]
         answers = [first.result(), *(r.result() for r in rest)]
 
@@ -347,7 +354,7 @@ def test_identical_requests_in_flight_share_one_upstream_call(fake_provider: Fak
 
 def test_a_stream_does_not_wait_for_an_identical_request_in_flight(fake_provider: FakeProvider, sdk: Any) -> None:
     fake_provider.reset()
-    fake_provider.behave(Behaviour(reply="Paris.", prompt_tokens=12, completion_tokens=2, delay=0.6))
+    fake_provider.behave(Behaviour(reply="Paris.", prompt_tokens=12, completion_tokens=2, delay=1.0))
 
     def streamed() -> str:
         chunks = sdk.chat.completions.create(model=MODEL, messages=QUESTION, temperature=0, stream=True)
@@ -355,7 +362,7 @@ def test_a_stream_does_not_wait_for_an_identical_request_in_flight(fake_provider
 
     with ThreadPoolExecutor(2) as pool:
         first = pool.submit(ask, sdk)
-        time.sleep(0.2)
+        upstream_reached(fake_provider)
         stream = pool.submit(streamed)
         assert stream.result() == "Paris." and first.result().headers["x-omniroute-cache"] == "MISS"
     assert upstream_chats(fake_provider) == 2  # its client gets bytes as they come, not after the first
@@ -363,7 +370,7 @@ def test_a_stream_does_not_wait_for_an_identical_request_in_flight(fake_provider
 
 def test_requests_waiting_for_a_failed_answer_are_answered_on_their_own(fake_provider: FakeProvider, sdk: Any) -> None:
     fake_provider.reset()
-    fake_provider.behave(Behaviour(status=400, error_message="bad request here", delay=0.6), times=1)
+    fake_provider.behave(Behaviour(status=400, error_message="bad request here", delay=1.0), times=1)
     fake_provider.behave(Behaviour(reply="Paris.", prompt_tokens=12, completion_tokens=2))
 
     def status(_: int) -> int:
@@ -374,7 +381,7 @@ def test_requests_waiting_for_a_failed_answer_are_answered_on_their_own(fake_pro
 
     with ThreadPoolExecutor(3) as pool:
         first = pool.submit(status, 0)
-        time.sleep(0.2)
+        upstream_reached(fake_provider)
         rest = list(pool.map(status, range(2)))
     assert [first.result(), *rest] == [400, 200, 200]
     assert upstream_chats(fake_provider) == 3
