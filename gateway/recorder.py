@@ -56,6 +56,8 @@ class Record:
     ttfb_ms: float | None = None
     # Time spent in upstream attempts (ms); latency minus this is the gateway's own overhead.
     upstream_ms: float = 0.0
+    # When the attempt in progress started (ms into the request); None between attempts.
+    attempt_started_ms: float | None = None
     error: str = ""
     created_at: float = field(default_factory=time.time)
     # The request log's bodies and headers (gateway.usage_capture.Capture, or its dict once it went
@@ -63,6 +65,16 @@ class Record:
     body_log: Any = None
     # Already handed to the usage stream (before the response's last bytes): not again.
     published: bool = False
+
+    def attempt_start(self, now_ms: float) -> None:
+        self.attempt_started_ms = now_ms
+
+    def attempt_end(self, now_ms: float) -> None:
+        """Count the attempt in progress into `upstream_ms`, once: the usage stream closes it
+        when the record travels (its latency is frozen then), the router when it returns."""
+        if self.attempt_started_ms is not None:
+            self.upstream_ms += now_ms - self.attempt_started_ms
+            self.attempt_started_ms = None
 
 
 class _Observed(list["Record"]):

@@ -364,10 +364,11 @@ async def try_connections(
             break
         record.connection_id = cred.connection_id
         started = request.elapsed_ms()
+        record.attempt_start(started)
         try:
             whole = await attempt(cred)
         except ProviderError as err:
-            record.upstream_ms += request.elapsed_ms() - started
+            record.attempt_end(request.elapsed_ms())
             move = classify(err)
             await penalize(err, cred.connection_id, target, profile, state)
             if move is Move.END:
@@ -382,7 +383,7 @@ async def try_connections(
                 break
             log.info("%s: connection %s failed (%s), trying the next one", target.name, cred.connection_id, err.status)
             continue
-        record.upstream_ms += request.elapsed_ms() - started
+        record.attempt_end(request.elapsed_ms())
         if whole:
             await state.record_success(provider_key)
             served_at = record.ttfb_ms if record.ttfb_ms is not None else request.elapsed_ms()

@@ -129,6 +129,8 @@ def usage_send(request: Request, record: Record, send: Any) -> Any:
                 record.status_code = record.status_code or status
                 record.latency_ms = request.elapsed_ms()
                 if durable:
+                    # Frozen with the latency: the wait for Redis below is not upstream time.
+                    record.attempt_end(record.latency_ms)
                     await publish_durably(record)
         await send(message)
 

@@ -34,7 +34,9 @@ from .state import state_namespace
 log = logging.getLogger(__name__)
 
 GROUP = "omniroute-usage"
-_FIELDS = tuple(f.name for f in dataclasses.fields(Record) if f.name not in ("body_log", "published"))
+_FIELDS = tuple(
+    f.name for f in dataclasses.fields(Record) if f.name not in ("body_log", "published", "attempt_started_ms")
+)
 _FIELD_SET = frozenset(_FIELDS)
 
 

@@ -272,3 +272,42 @@ def test_bodies_of_no_log_keys_never_reach_redis(usage_stream: redis.Redis) -> N
     entries = b"".join(fields[b"r"] for _, fields in stored)
     assert entries.count(b"private-question") == 1  # the request id only, not the body
     assert entries.count(b"public-question") == 2  # request id and body
+
+
+def test_the_wait_for_redis_is_not_counted_as_upstream_time(
+    usage_stream: redis.Redis, fake_provider: FakeProvider
+) -> None:
+    """A record travels with its latency frozen before the response's last bytes; the time
+    its XADD then takes must not be added to the attempt's upstream time, or every
+    request's gateway overhead (latency minus upstream time) comes out as zero."""
+    from gateway.models import ApiKey
+    from tests.usage.test_telemetry_e2e import scrape, value
+
+    make_connection(fake_provider.openai_base_url)
+    key, admin = make_key(), make_key(scope=ApiKey.SCOPE_ADMIN)
+    fake_provider.behave(Behaviour(reply="ok"))
+    link = SlowLink(6379, delay=0.3)  # every Redis answer, the XADD's too, comes 300 ms late
+    proc = GatewayProcess(extra_env={"REDIS_URL": f"redis://127.0.0.1:{link.port}/2"}).start()
+    try:
+        wait_for_key(proc, key)
+        before = scrape(proc.url, admin)
+        sdk = openai.OpenAI(base_url=proc.base_url, api_key=key, max_retries=0)
+        for _ in range(3):
+            sdk.chat.completions.create(model="openai/gpt-4o", messages=HI)
+        time.sleep(1.5)  # the process shares its metrics about once a second
+        after = scrape(proc.url, admin)
+    finally:
+        proc.stop()
+        link.stop()
+
+    def delta(name: str) -> float:
+        return value(after, name, provider="openai") - value(before, name, provider="openai")
+
+    assert delta("omniroute_gateway_overhead_seconds_count") == 3
+    duration = delta("omniroute_request_duration_seconds_sum")
+    overhead = delta("omniroute_gateway_overhead_seconds_sum")
+    # Upstream time = duration - overhead: three instant answers of the fake provider (the
+    # gateway's own Redis reads before each attempt, 300 ms each here, are overhead). Were
+    # the XADD waits counted as upstream time, it would take at least one of them (300 ms).
+    assert 0 < overhead < duration
+    assert duration - overhead < 0.15
