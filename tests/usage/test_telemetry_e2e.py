@@ -15,6 +15,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from gateway.models import ApiKey
+from gateway.recorder import recorder
 from gateway.telemetry import collector
 from tests.e2e.test_openai_chat import client, make_connection, make_key, records
 from tests.factories import PriceOverrideFactory
@@ -30,9 +31,15 @@ RATIO = 2 ** (1 / 8)
 
 
 @pytest.fixture
-def fresh_telemetry() -> Iterator[None]:
+def fresh_telemetry(gateway: LiveGateway) -> Iterator[None]:
+    # Observations of an earlier test's requests can still be queued for the writer thread
+    # (with Redis they are queued once their batch is in the stream): counted first, then forgotten.
+    gateway.wait_idle()
+    assert recorder._flush_local(10)
     collector.reset_for_tests()
     yield
+    gateway.wait_idle()
+    assert recorder._flush_local(10)
     collector.reset_for_tests()
 
 
