@@ -126,10 +126,6 @@ class Capture:
                     self.on_complete(b"".join(self.chunks))
         await self.send(message)
 
-    def body(self) -> bytes | None:
-        """What the client received, when it was sent whole and within the limit."""
-        return b"".join(self.chunks) if self.complete and not self.overflowed else None
-
     def result(self, digest: str) -> Captured | None:
         """The answer when it is worth keeping: a 2xx, sent completely."""
         if not self.complete or self.overflowed or not 200 <= self.status < 300:

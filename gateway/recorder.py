@@ -66,9 +66,6 @@ class Record:
     # Already handed to the usage stream (before the response's last bytes): not again.
     published: bool = False
 
-    def attempt_start(self, now_ms: float) -> None:
-        self.attempt_started_ms = now_ms
-
     def attempt_end(self, now_ms: float) -> None:
         """Count the attempt in progress into `upstream_ms`, once: the usage stream closes it
         when the record travels (its latency is frozen then), the router when it returns."""

@@ -364,7 +364,7 @@ async def try_connections(
             break
         record.connection_id = cred.connection_id
         started = request.elapsed_ms()
-        record.attempt_start(started)
+        record.attempt_started_ms = started
         try:
             whole = await attempt(cred)
         except ProviderError as err:

@@ -160,14 +160,11 @@ def _admin_user_ensure(user_model: Any, *, username: str, password: str, reset: 
             setattr(user, flag, True)
             changed = True
     ours = created or reset or (mark is not None and mark.password_digest == _password_digest(user))
-    kept = False
-    if user.check_password(password):
-        pass
-    elif ours:
+    differs = not user.check_password(password)
+    kept = differs and not ours
+    if differs and ours:
         user.set_password(password)
         changed = True
-    else:
-        kept = True
     if changed:
         user.save()
     if not kept:
